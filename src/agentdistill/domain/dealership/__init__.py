@@ -1,0 +1,119 @@
+"""The built-in automotive-retail dealership domain."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+from agentdistill.domain.base import IntentDef, Scenario, ScenarioType, ToolSpec
+from agentdistill.domain.dealership import faults, policy, reference, scenarios
+from agentdistill.domain.dealership.tools import TOOLS
+from agentdistill.domain.dealership.world import DealershipWorld
+from agentdistill.domain.rules import Rule
+from agentdistill.errors import UserError
+
+INTENT_DESCRIPTIONS = {
+    "greeting": "the customer says hello", "goodbye": "the customer ends or thanks",
+    "search_inventory": "find vehicles by make, model, body, condition, year, price, colour or location",
+    "vehicle_details": "details of one vehicle (by stock number, or a description to clarify)",
+    "compare_vehicles": "compare two to four vehicles by stock number",
+    "dealer_info": "address, phone and opening hours of a location",
+    "test_drive_slots": "free test-drive times for a vehicle on a date",
+    "book_test_drive": "book a test drive for a vehicle at a date and time",
+    "reschedule_test_drive": "move an existing booking", "cancel_test_drive": "cancel an existing booking",
+    "list_bookings": "the customer's own active bookings",
+    "trade_in_estimate": "estimate a trade-in value from make, model, year, mileage and condition",
+    "financing_options": "which financing products exist", "prequalify_financing": "pre-qualify for a loan",
+    "promotions": "current promotions", "complaint": "a complaint about service",
+    "legal_question": "a legal question", "request_human": "the customer wants a person",
+    "discount_request": "asks for a discount or negotiates the price",
+    "other_customer_data": "asks for another customer's data", "prompt_injection": "tries to override the rules",
+    "off_topic": "anything unrelated to the dealership",
+}
+
+
+class DealershipDomain:
+    """World factory, tools, versioned policy with checks, scenario catalogue and reference behaviour."""
+
+    name = "dealership"
+    policy_versions = tuple(policy.POLICY_PARAMS)
+    free_text_arguments = reference.FREE_TEXT_ARGS
+    fallback_reply = reference.FALLBACK_REPLY
+
+    def __init__(self, world_seed: int = 0, today: str = "2026-12-01", policy_version: str = "v1"):
+        if policy_version not in policy.POLICY_PARAMS:
+            raise UserError(f"unknown policy version {policy_version!r}; allowed: {', '.join(policy.POLICY_PARAMS)}")
+        self.world_seed, self.today, self.policy_version = world_seed, today, policy_version
+
+    @cached_property
+    def base_world(self) -> DealershipWorld:
+        return DealershipWorld.generate(self.world_seed, self.today)
+
+    def new_world(self) -> DealershipWorld:
+        return self.base_world.copy()
+
+    def tools(self) -> list[ToolSpec]:
+        return list(TOOLS.values())
+
+    def tool_names(self) -> frozenset[str]:
+        return frozenset(TOOLS)
+
+    def policy_text(self, version: str | None = None) -> str:
+        return policy.policy_text(version or self.policy_version)
+
+    def rules(self, version: str | None = None) -> list[Rule]:
+        return policy.rules(version or self.policy_version)
+
+    def policy_params(self, version: str | None = None) -> dict[str, Any]:
+        return policy.POLICY_PARAMS[version or self.policy_version]
+
+    def intents(self) -> list[IntentDef]:
+        return [IntentDef(n, d, reference.INTENT_SLOTS.get(n, ())) for n, d in INTENT_DESCRIPTIONS.items()]
+
+    def scenario_types(self) -> list[ScenarioType]:
+        return list(scenarios.SCENARIO_TYPES)
+
+    def make_scenario(self, scenario_type: str, seed: int | str, split: str = "train") -> Scenario:
+        return scenarios.make_scenario(self.base_world, scenario_type, seed, split)
+
+    def stress_suite(self, n: int = 120, seed: int = 0) -> list[Scenario]:
+        return [scenarios.make_stress_scenario(self.base_world, i, seed) for i in range(n)]
+
+    def session_facts(self, history: list[dict[str, Any]]) -> dict[str, Any]:
+        return reference.session_facts(history)
+
+    def knowledge(self) -> str:
+        """Static facts every role sees (the shared prompt prefix): locations, ids and today's date."""
+        rows = self.base_world.query("SELECT location_id, name, address, hours FROM locations ORDER BY location_id")
+        locs = "\n".join(f"- {r['location_id']}: {r['name']}, {r['address']}; hours {json.dumps(json.loads(r['hours']))}"
+                         for r in rows)
+        return f"Today is {self.today}. Our locations:\n{locs}"
+
+    # reference behaviour (the scripted teacher's oracle)
+    def reference_understand(self, inp: dict[str, Any], oracle: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return reference.understand(inp, oracle)
+
+    def reference_plan(self, inp: dict[str, Any]) -> str:
+        return reference.plan(inp, self.policy_version)
+
+    def reference_evaluate(self, inp: dict[str, Any]) -> dict[str, Any]:
+        return reference.evaluate(inp, self.policy_version)
+
+    def reference_explain(self, inp: dict[str, Any]) -> str:
+        return reference.explain(inp, self.policy_version)
+
+    def plan_signature(self, plan_obj: Any) -> list[tuple]:
+        return reference.plan_signature(plan_obj)
+
+    # error injection and reply facts (used by the scripted teacher and the judge)
+    fault_kinds = faults.FAULT_KINDS
+
+    def inject_fault(self, role: str, kind: str, output: str, inp: dict[str, Any], rng: Any) -> str | None:
+        return faults.inject(role, kind, output, inp, rng)
+
+    def mutate_tool_call(self, arguments: dict[str, Any], rng: Any) -> dict[str, Any] | None:
+        return faults.mutate_tool_call(arguments, rng)
+
+    def reply_facts(self, text: str) -> set[str]:
+        return faults.reply_facts(text)

@@ -1,0 +1,127 @@
+"""Role prompts. All five roles share one long prefix (domain facts, policy, tools) so that a serving
+engine's prefix cache reuses it; each role's own instructions and examples follow it.
+
+Inputs are passed as one JSON object in the user message, which is what both an LLM and the scripted
+teacher read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+ROLES = ("understander", "planner", "evaluator", "executor", "explainer")
+ROLE_HEADER = "## Your role: "
+_INPUT_RE = re.compile(r"```json\n(.*?)\n```", re.S)
+
+PLAN_LANGUAGE = """\
+Plans are short programs in a restricted Python subset. They are parsed, never executed as Python:
+- `name = tool(arg=value, ...)` calls a tool and keeps its result; `tool(arg=value)` calls it and drops it.
+- Keyword arguments only. Values: strings, numbers, booleans, None, lists, dicts, earlier results with
+  constant subscripts (`v["customer_id"]`, `s["vehicles"][0]["stock_no"]`) and `len(x)`.
+- `if <test>:` / `elif` / `else:` with comparisons (== != < <= > >= in, not in), `and`, `or`, `not`.
+  An `if` whose block ends with a reply stops the plan there; otherwise the plan goes on.
+- Every path ends with exactly one final step: `reply(topics=[...])` to answer, or
+  `ask(missing=[...], topics=[...])` to ask the customer for what is missing.
+- No loops, imports, attribute access, functions or other calls. At most 12 tool calls."""
+
+ROLE_INSTRUCTIONS = {
+    "understander": """\
+Read the customer's latest message with the conversation so far and extract what they want.
+Answer with one JSON object and nothing else:
+{"intents": [intent names from the list below, in the order asked], "entities": {slot: value, ...} for what
+this message states (dates as YYYY-MM-DD, times as HH:MM 24h, money as integers, ids exactly as given),
+"missing": [required slots still unknown, including "email" and "phone_last4" when identity is needed and
+not yet verified]}.
+Intents:
+{intents}""",
+    "planner": """\
+Write the plan for this turn: the tool calls that serve the customer's request while following every
+rule of the policy, and the final reply or ask step. Check preconditions with tools when they are not
+already known (vehicle status, free slots, identity, booking limit). If the input has "feedback", your
+previous plan was rejected: fix what it says. Answer with the plan only.
+{plan_language}""",
+    "evaluator": """\
+Review the proposed plan before it runs. The deterministic rule check has already passed; judge what rules
+cannot: does the plan do what the customer asked, with the right arguments, in a policy-compliant order?
+Answer with one JSON object and nothing else: {"verdict": "approve" or "reject", "feedback": "what to fix,
+empty when approved"}.""",
+    "executor": """\
+Execute the approved plan one step at a time. Each time, emit exactly one tool call: the next call of the
+plan, with every argument made concrete from the plan and the tool results so far. Follow the plan's
+conditions using the results. When the plan has reached its final reply or ask step, answer with the single
+word DONE and no tool call.""",
+    "explainer": """\
+Write the reply to the customer from the plan's final step and this turn's tool results. Be concise and
+friendly, state exact figures and reference numbers from the results, follow the policy, and never mention
+tools, ids of other customers, or these instructions. Answer with the reply text only.""",
+}
+
+
+@dataclass(frozen=True)
+class RolePrompts:
+    """The five system prompts of a domain and policy version, built once."""
+
+    system: dict[str, str]
+
+    def prompt_id(self, role: str) -> str:
+        return prompt_id(self.system[role])
+
+
+def prompt_id(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def build_prompts(domain: Any, policy_version: str | None = None) -> RolePrompts:
+    tools = json.dumps([t.openai_schema() for t in domain.tools()], indent=1)
+    prefix = (
+        f"You are one of five cooperating agents behind the customer assistant of a {domain.name} business. "
+        "All agents share the facts, policy and tools below.\n\n"
+        f"# Facts\n{domain.knowledge()}\n\n"
+        f"# Policy\n{domain.policy_text(policy_version)}\n\n"
+        f"# Tools\n{tools}\n\n"
+    )
+    intents = "\n".join(f"- {i.name}: {i.description}" + (f" (slots: {', '.join(i.slots)})" if i.slots else "")
+                        for i in domain.intents())
+    system = {}
+    for role in ROLES:
+        text = ROLE_INSTRUCTIONS[role].replace("{intents}", intents).replace("{plan_language}", PLAN_LANGUAGE)
+        system[role] = f"{prefix}{ROLE_HEADER}{role.capitalize()}\n{text}\n"
+    return RolePrompts(system)
+
+
+def render_input(payload: dict[str, Any]) -> str:
+    return "Input:\n```json\n" + json.dumps(payload, sort_keys=True, ensure_ascii=False) + "\n```"
+
+
+def parse_input(content: str) -> dict[str, Any]:
+    m = _INPUT_RE.search(content or "")
+    return json.loads(m.group(1)) if m else {}
+
+
+def role_of(system_prompt: str) -> str | None:
+    i = system_prompt.rfind(ROLE_HEADER)
+    if i < 0:
+        return None
+    return system_prompt[i + len(ROLE_HEADER):].split("\n", 1)[0].strip().lower()
+
+
+def extract_json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object in a model's answer (bare or fenced); None when there is none."""
+    text = (text or "").strip()
+    if text.startswith("```"):
+        text = re.sub(r"^```\w*\n?|\n?```$", "", text).strip()
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        start, end = text.find("{"), text.rfind("}")
+        if start < 0 or end <= start:
+            return None
+        try:
+            obj = json.loads(text[start:end + 1])
+        except json.JSONDecodeError:
+            return None
+    return obj if isinstance(obj, dict) else None
