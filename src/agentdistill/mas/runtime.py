@@ -50,7 +50,7 @@ class TurnResult:
     fallback: str | None = None  # why the safe fallback reply was used, if it was
 
 
-def _action_dict(a: Action) -> dict[str, Any]:
+def action_dict(a: Action) -> dict[str, Any]:
     return {"turn": a.turn, "name": a.name, "arguments": a.arguments, "result": a.result}
 
 
@@ -88,7 +88,7 @@ class MAS:
         return comp
 
     def _session_view(self, session: Session) -> dict[str, Any]:
-        return self.domain.session_facts([_action_dict(a) for a in session.actions])
+        return self.domain.session_facts([action_dict(a) for a in session.actions])
 
     def _base_payload(self, session: Session, utterance: str) -> dict[str, Any]:
         return {
@@ -181,7 +181,7 @@ class MAS:
         # 5. Explainer
         terminal = self._terminal(plan_obj, turn_actions)
         payload = {**base, "known_entities": known, "understanding": und, "terminal": terminal,
-                   "tool_results": [_action_dict(a) for a in turn_actions], "session": self._session_view(session)}
+                   "tool_results": [action_dict(a) for a in turn_actions], "session": self._session_view(session)}
         comp = self._call(session, "explainer", payload, calls)
         reply = comp.text.strip()
         if not reply:

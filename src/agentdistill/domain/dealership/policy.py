@@ -28,9 +28,9 @@ ESCALATION_INTENTS = {"complaint": "complaint", "legal_question": "legal", "requ
 
 RATE_RE = re.compile(r"\b\d{1,2}(?:\.\d+)?\s?%\s*(?:apr|interest|rate)|\bapr\b[^.]{0,30}\d{1,2}(?:\.\d+)?\s?%", re.I)
 DISCOUNT_RE = re.compile(
-    r"\b(?:i|we)(?:'ll| will| can| could| would)\s+(?:give|offer|get|knock|take|do)\s+(?:you\s+)?"
-    r"(?:a\s+|an\s+)?(?:\$[\d,]+\s+off|\d+\s?%\s+off|discount|lower price|better price|price match|special price)"
-    r"|\b\d+\s?%\s+off\b|\bprice match\b(?!ing)",
+    r"\b(?:i|we)(?:'ll| will| can| could| would)(?:\s+also|\s+\w+ly)?\s+(?:give|offer|get|knock|take|do|match)\b"
+    r"[^.]{0,40}?(?:discount|\boff\b|lower price|better price|price match|special price)"
+    r"|\b\d+\s?%\s+off\b|\bprice match\b",
     re.I,
 )
 SENSITIVE_RE = re.compile(

@@ -443,8 +443,8 @@ def t_multi_intent(g, c):
     cap = (v["price"] // 1000 + 2) * 1000
     g.user(f"What are your hours at {loc['name']}, and do you have any {v['model']}s under {money(cap)}?",
            ["dealer_info", "search_inventory"], location_id=loc["location_id"], model=v["model"], max_price=cap)
-    res = g.look("search_inventory", model=v["model"], max_price=cap)
-    g.need(loc["address"], res["vehicles"][0]["stock_no"])
+    res = g.look("search_inventory", model=v["model"], max_price=cap, location_id=loc["location_id"])
+    g.need(loc["address"], *(res["vehicles"][:1] and [res["vehicles"][0]["stock_no"]]))
 
 
 def t_change_of_mind(g, c):

@@ -1,0 +1,82 @@
+"""Pydantic configs of the stages; YAML in, YAML out. A run directory keeps its resolved config.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from agentdistill.errors import UserError
+from agentdistill.fileio import atomic_write_text
+
+
+class DomainConfig(BaseModel):
+    name: Literal["dealership"] = "dealership"
+    world_seed: int = Field(0, ge=0)
+    today: str = "2026-12-01"
+    policy_version: str = "v1"
+
+
+class MASSettings(BaseModel):
+    halstead_metric: Literal["volume", "difficulty", "effort"] = "volume"
+    halstead_threshold: float = Field(150.0, ge=0)
+    max_replans: int = Field(2, ge=0, le=10)
+
+
+class SimulateConfig(BaseModel):
+    """`agentdistill simulate`: who plays the teacher and the user, how many conversations, where to."""
+
+    episodes: int = Field(200, ge=1)
+    workers: int = Field(1, ge=1, le=64)
+    seed: int = Field(0, ge=0)
+    suite: Literal["train", "heldout", "stress"] = "train"
+    scenario_types: list[str] = Field(default_factory=list)  # empty = every type
+    teacher: str = "scripted"  # "scripted" or an OpenAI-compatible URL
+    teacher_model: str | None = None
+    user_sim: str = "scripted"  # "scripted" or a URL
+    user_sim_model: str | None = None
+    judge: str = "scripted"  # where y* comes from: "scripted" reference or a URL
+    judge_model: str | None = None
+    error_rate: float = Field(0.03, ge=0.0, le=1.0)
+    error_mix: dict[str, float] = Field(default_factory=dict)
+    domain: DomainConfig = Field(default_factory=DomainConfig)
+    mas: MASSettings = Field(default_factory=MASSettings)
+
+    @field_validator("teacher", "user_sim", "judge")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if v != "scripted" and not v.startswith(("http://", "https://")):
+            raise ValueError(f"must be 'scripted' or an http(s):// URL, got {v!r}")
+        return v
+
+    def identity(self) -> dict[str, Any]:
+        """Settings that must not change when a run is resumed (episode count and workers may)."""
+        return self.model_dump(exclude={"episodes", "workers"})
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise UserError(f"config file {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must hold a mapping")
+    return data
+
+
+def build(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """Validate, turning pydantic's report into one line that names the bad value and what is allowed."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        raise UserError(f"invalid {where}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+def save_yaml(path: str | Path, data: dict[str, Any]) -> None:
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))

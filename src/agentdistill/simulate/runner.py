@@ -1,0 +1,192 @@
+"""`agentdistill simulate`: many conversations over K worker processes, judged as they finish,
+written to sharded JSONL, resumable after any interrupt (kill -9 included), with a progress bar.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from agentdistill.backends.scripted import FaultConfig, ScriptedTeacher
+from agentdistill.config import SimulateConfig, load_yaml, save_yaml
+from agentdistill.domain.base import Scenario
+from agentdistill.errors import UserError
+from agentdistill.fileio import ensure_writable_dir
+from agentdistill.judge.judge import Judge
+from agentdistill.mas.runtime import MAS, MASConfig
+from agentdistill.simulate.episode import run_episode
+from agentdistill.simulate.store import TraceStore
+from agentdistill.simulate.summary import summarize
+from agentdistill.simulate.user import LLMUser, ScriptedUser
+
+
+def make_domain(cfg: SimulateConfig) -> Any:
+    from agentdistill.domain.dealership import DealershipDomain
+
+    d = cfg.domain
+    return DealershipDomain(world_seed=d.world_seed, today=d.today, policy_version=d.policy_version)
+
+
+def make_endpoint(url: str, model: str | None) -> Any:
+    from agentdistill.backends.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(url, model=model)
+
+
+@dataclass
+class Worker:
+    """Everything one process needs to run and judge episodes."""
+
+    cfg: SimulateConfig
+
+    def __post_init__(self) -> None:
+        cfg = self.cfg
+        self.domain = make_domain(cfg)
+        if cfg.teacher == "scripted":
+            self.teacher: Any = ScriptedTeacher(self.domain, FaultConfig(cfg.error_rate, cfg.error_mix, cfg.seed))
+        else:
+            self.teacher = make_endpoint(cfg.teacher, cfg.teacher_model)
+        self.user_backend = None if cfg.user_sim == "scripted" else make_endpoint(cfg.user_sim, cfg.user_sim_model)
+        refiner = None if cfg.judge == "scripted" else make_endpoint(cfg.judge, cfg.judge_model)
+        self.judge = Judge(self.domain, refiner=refiner)
+        mas_cfg = MASConfig(halstead_metric=cfg.mas.halstead_metric, halstead_threshold=cfg.mas.halstead_threshold,
+                            max_replans=cfg.mas.max_replans)
+        self.mas = MAS(self.domain, self.teacher, mas_cfg)
+
+    def scenario(self, index: int) -> Scenario:
+        return scenario_for(self.domain, self.cfg, index)
+
+    def run(self, index: int) -> dict[str, Any]:
+        sc = self.scenario(index)
+        user = (ScriptedUser(sc, self.domain.fallback_reply) if self.user_backend is None
+                else LLMUser(self.user_backend, sc, self.domain))
+        ep = run_episode(episode_id_for(self.cfg, index), sc, self.mas, user, self.teacher)
+        ep["index"] = index
+        self.judge.judge_episode(ep)
+        return ep
+
+
+def scenario_types(domain: Any, cfg: SimulateConfig) -> list[str]:
+    known = [s.name for s in domain.scenario_types()]
+    for name in cfg.scenario_types:
+        if name not in known:
+            raise UserError(f"unknown scenario {name!r}; run 'agentdistill domain --scenarios' to list them")
+    return cfg.scenario_types or known
+
+
+def scenario_for(domain: Any, cfg: SimulateConfig, index: int) -> Scenario:
+    """Episode i's scenario: round-robin over types, seeded by (suite, seed, i); the stress suite is separate."""
+    from agentdistill.domain.dealership.scenarios import make_stress_scenario
+
+    if cfg.suite == "stress":
+        return make_stress_scenario(domain.base_world, index, cfg.seed)
+    types = scenario_types(domain, cfg)
+    return domain.make_scenario(types[index % len(types)], f"{cfg.seed}:{index}", split=cfg.suite)
+
+
+def episode_id_for(cfg: SimulateConfig, index: int) -> str:
+    return f"{cfg.suite}-{cfg.seed}-{index:06d}"
+
+
+def _worker_main(cfg_data: dict[str, Any], root: str, worker: int, indices: list[int], progress: Any) -> None:
+    cfg = SimulateConfig.model_validate(cfg_data)
+    try:
+        w = Worker(cfg)
+        store = TraceStore(root)
+        with store.open_shard(worker) as fh:
+            for i in indices:
+                ep = w.run(i)
+                store.write(fh, ep)
+                progress.put((ep["stats"]["agent_calls"], ep["judgement"]["pass"]))
+    except UserError as exc:  # e.g. the endpoint went away mid-run: one line, the parent reports the exit code
+        print(f"error: worker {worker}: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _check_resume(root: Path, cfg: SimulateConfig) -> None:
+    path = root / "simulate.yaml"
+    if path.exists():
+        old = SimulateConfig.model_validate(load_yaml(path))
+        if old.identity() != cfg.identity():
+            changed = sorted(k for k, v in cfg.identity().items() if old.identity().get(k) != v)
+            raise UserError(f"{root} holds a run with other settings ({', '.join(changed)}); use a new --out")
+    save_yaml(path, cfg.model_dump())
+
+
+def simulate(cfg: SimulateConfig, out: str | Path, show_progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the simulation into `out` and return the summary."""
+    root = ensure_writable_dir(out)
+    probe = Worker(cfg)  # validates endpoints, scenario names and the fault mix before any process starts
+    scenario_types(probe.domain, cfg)
+    for backend in (probe.teacher, probe.user_backend, probe.judge.refiner):
+        if hasattr(backend, "check_reachable"):
+            backend.check_reachable()
+    _check_resume(root, cfg)
+    store = TraceStore(root)
+    store.prepare()
+    store.register(probe.mas.prompts.system, probe.mas.tool_schemas)
+    done_ids = store.repair_and_completed()
+    todo = [i for i in range(cfg.episodes) if episode_id_for(cfg, i) not in done_ids]
+    t0 = time.perf_counter()
+    if todo:
+        _run_pool(cfg, root, todo, show_progress, probe)
+    elapsed = time.perf_counter() - t0
+    summary = summarize(store, cfg, elapsed_s=elapsed, episodes_run=len(todo))
+    return summary
+
+
+def _run_pool(cfg: SimulateConfig, root: Path, todo: list[int], show_progress: bool, probe: Worker) -> None:
+    workers = min(cfg.workers, len(todo))
+    columns = [TextColumn("simulate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeRemainingColumn()]
+    with Progress(*columns, disable=not show_progress, transient=False) as bar:
+        task = bar.add_task("simulate", total=len(todo), rate="")
+        passed = n = 0
+
+        def tick(calls: int, ok: bool) -> None:
+            nonlocal passed, n
+            n += 1
+            passed += ok
+            bar.update(task, advance=1, rate=f"pass {passed / n:.1%}")
+
+        if workers == 1:  # in-process: no spawn cost, easiest to debug
+            store = TraceStore(root)
+            with store.open_shard(0) as fh:
+                for i in todo:
+                    ep = probe.run(i)
+                    store.write(fh, ep)
+                    tick(ep["stats"]["agent_calls"], ep["judgement"]["pass"])
+            return
+        ctx = mp.get_context("fork")
+        progress = ctx.Queue()
+        procs = [ctx.Process(target=_worker_main, args=(cfg.model_dump(), str(root), k, todo[k::workers], progress),
+                             daemon=True) for k in range(workers)]
+        for p in procs:
+            p.start()
+        try:
+            remaining = len(todo)
+            while remaining:
+                try:
+                    calls, ok = progress.get(timeout=0.5)
+                except queue.Empty:
+                    if not any(p.is_alive() for p in procs):
+                        break
+                    continue
+                tick(calls, ok)
+                remaining -= 1
+            for p in procs:
+                p.join()
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+        failed = [p.exitcode for p in procs if p.exitcode]
+        if failed:
+            raise UserError(f"{len(failed)} simulation worker(s) failed (exit codes {failed}); rerun to resume")
