@@ -154,6 +154,7 @@ def plan(inp: dict[str, Any], policy_version: str) -> str:
     und = inp.get("understanding") or {}
     intents: list[str] = list(und.get("intents") or [])
     known: dict[str, Any] = {**(inp.get("known_entities") or {}), **(und.get("entities") or {})}
+    said = und.get("entities") or {}  # this turn's words: searches use only these, never stale filters
     session = inp.get("session") or {}
     today = inp.get("today", "")
     p = _Plan()
@@ -194,21 +195,21 @@ def plan(inp: dict[str, Any], policy_version: str) -> str:
             topics.append({"other_customer_data": "privacy_refusal",
                            "prompt_injection": "injection_refusal"}.get(intent, intent))
         elif intent == "search_inventory":
-            filters = {k: known[k] for k in SEARCH_FILTERS if k in known}
+            filters = {k: said[k] for k in SEARCH_FILTERS if k in said}
             p.call("search_inventory", "s", **filters)
             topics.append("search_results")
-        elif intent == "vehicle_details" and "stock_no" in (und.get("entities") or {}):
+        elif intent == "vehicle_details" and "stock_no" in said:
             p.call("get_vehicle", "d", stock_no=known["stock_no"])
             topics.append("vehicle_details")
         elif intent == "vehicle_details":
-            filters = {k: known[k] for k in SEARCH_FILTERS if k in known}
+            filters = {k: said[k] for k in SEARCH_FILTERS if k in said}
             p.call("search_inventory", "s", **filters)
             topics.append("clarify_vehicle")
         elif intent == "compare_vehicles":
             p.call("compare_vehicles", "c", stock_nos=list(known["stock_nos"]))
             topics.append("comparison")
         elif intent == "dealer_info":
-            args = {"location_id": known["location_id"]} if "location_id" in known else {}
+            args = {"location_id": said["location_id"]} if "location_id" in said else {}
             p.call("get_dealer_info", "i", **args)
             topics.append("dealer_info")
         elif intent == "test_drive_slots":
@@ -255,10 +256,10 @@ def plan(inp: dict[str, Any], policy_version: str) -> str:
                    term_months=known["term_months"])
             topics.append("prequal_result")
         elif intent == "promotions":
-            p.call("get_promotions", "pr", **{k: known[k] for k in ("make", "model") if k in known})
+            p.call("get_promotions", "pr", **{k: said[k] for k in ("make", "model") if k in said})
             topics.append("promotions")
         elif intent == "discount_request":
-            p.call("get_promotions", "pr", **{k: known[k] for k in ("make", "model") if k in known})
+            p.call("get_promotions", "pr", **{k: said[k] for k in ("make", "model") if k in said})
             topics.append("no_discounts")
         elif intent in ESCALATION_REASONS:
             args: dict[str, Any] = {"reason": ESCALATION_REASONS[intent],

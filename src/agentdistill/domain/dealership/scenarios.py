@@ -606,7 +606,15 @@ def make_scenario(world: DealershipWorld, scenario_type: str, seed: int | str, s
     rng = random.Random(f"{split}:{scenario_type}:{seed}")
     g = Gen(world, rng)
     c = g.customer(active=active)
+    if rng.random() < 0.4 and name != "greeting_then_hours":
+        g.user(rng.choice(["Hi!", "Hello there.", "Hey, good afternoon.", "Hi, I have a few questions."]), ["greeting"])
     fn(g, c)
+    if rng.random() < 0.35:  # real customers often ask one more thing before leaving
+        bye = g.turns.pop() if g.turns[-1].intents == ["goodbye"] else None
+        rng.choice(FOLLOW_UPS)(g, c)
+        g.turns += [bye] if bye else []
+    if rng.random() < 0.6 and g.turns[-1].intents != ["goodbye"]:
+        g.bye()
     return Scenario(
         scenario_id=f"{split}-{scenario_type}-{seed}", scenario_type=name, long_tail=long_tail,
         seed_topic=desc, goal=desc, profile=_profile(c, rng), turns=g.turns, gold_actions=g.gold,
@@ -614,6 +622,8 @@ def make_scenario(world: DealershipWorld, scenario_type: str, seed: int | str, s
         env_context={"today": world.today},
     )
 
+
+FOLLOW_UPS: list[Callable[[Gen, dict], None]] = [seg_hours, seg_promotions, seg_financing, seg_search, seg_details]
 
 STRESS_SEGMENTS = ("search", "details", "hours", "slots", "book", "trade_in", "financing", "prequal", "promotions",
                    "list_bookings", "complaint")

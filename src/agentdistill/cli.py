@@ -1,0 +1,241 @@
+"""The `agentdistill` command line: one subcommand per pipeline stage, no logic of its own.
+
+User mistakes (bad values, missing files, unreachable endpoints) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer._click import exceptions as click_exc
+from rich.console import Console
+from rich.table import Table
+
+from agentdistill.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Distill a multi-agent system onto a compact model and serve it fast.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (results as JSON).")
+app.add_typer(bench_app, name="bench")
+console = Console()
+
+PLANNED = {
+    "datasets": "build CPT/SFT/DPO/drafter/calibration datasets from verified traces",
+    "train": "CPT, SFT and DPO on TRL + PEFT",
+    "serve": "start vLLM's OpenAI-compatible server",
+    "eval": "per-role scores, end-to-end and stress pass rates",
+    "optimize": "EAGLE-3 drafter and W8A8 quantization",
+    "report": "HTML report with plots",
+}
+
+
+def _not_built(stage: str) -> None:
+    raise UserError(f"'{stage}' is not built yet ({PLANNED[stage]}); available now: domain, simulate, verify, "
+                    "bench simulate, run")
+
+
+for _stage in PLANNED:
+    def _cmd(ctx: typer.Context, stage: str = _stage) -> None:
+        _not_built(stage)
+
+    app.command(name=_stage, help=f"[not built yet] {PLANNED[_stage]}", context_settings={
+        "allow_extra_args": True, "ignore_unknown_options": True})(_cmd)
+
+
+def _sim_config(config: Path | None, overrides: dict[str, Any]) -> Any:
+    from agentdistill.config import SimulateConfig, build, load_yaml
+
+    data: dict[str, Any] = load_yaml(config) if config else {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "policy_version":
+            data.setdefault("domain", {})["policy_version"] = value
+        else:
+            data[key] = value
+    return build(SimulateConfig, data)
+
+
+def _print_summary(summary: dict[str, Any], title: str) -> None:
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    keys = ["episodes", "agent_calls", "agent_calls_per_episode", "turns_per_episode", "pass_rate", "end_state_rate",
+            "policy_violation_rate", "pass_rate_core", "pass_rate_long_tail", "clean_pass_rate", "injected_faults",
+            "injected_flagged_rate", "llm_evaluator_rate", "fallback_turns"]
+    for k in keys:
+        if k in summary:
+            table.add_row(k, str(summary[k]))
+    if "run" in summary:
+        for k, v in summary["run"].items():
+            table.add_row(f"run.{k}", str(v))
+    console.print(table)
+    by_type = Table(title="pass rate by scenario type")
+    by_type.add_column("scenario")
+    by_type.add_column("episodes", justify="right")
+    by_type.add_column("pass rate", justify="right")
+    for name, row in summary.get("pass_rate_by_type", {}).items():
+        by_type.add_row(name, str(row["episodes"]), f"{row['pass_rate']:.1%}")
+    console.print(by_type)
+
+
+# ------------------------------------------------------------------------------------------- domain
+@app.command()
+def domain(
+    policy: Annotated[bool, typer.Option("--policy", help="Print the policy text.")] = False,
+    version: Annotated[str, typer.Option(help="Policy version.")] = "v1",
+    tools: Annotated[bool, typer.Option("--tools", help="Print the tool schemas.")] = False,
+    scenarios: Annotated[bool, typer.Option("--scenarios", help="List the scenario catalogue.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the built-in domain: world, tools, policy and scenario catalogue."""
+    from agentdistill.domain.dealership import DealershipDomain
+
+    d = DealershipDomain(policy_version=version)
+    info = {
+        "domain": d.name, "today": d.today, "policy_versions": list(d.policy_versions),
+        "world": d.base_world.describe(), "tools": [t.name for t in d.tools()],
+        "rules": [f"{r.rule_id} {r.title}" for r in d.rules(version)],
+        "scenarios": [{"name": s.name, "long_tail": s.long_tail, "description": s.description}
+                      for s in d.scenario_types()],
+        "stress_suite": "120 scenarios x 10 turns with mid-conversation business switches",
+    }
+    if as_json:
+        print(json.dumps(info, indent=2, default=str))
+        return
+    if policy:
+        print(d.policy_text(version))
+        return
+    if tools:
+        print(json.dumps([t.openai_schema() for t in d.tools()], indent=2))
+        return
+    if scenarios:
+        table = Table(title=f"{len(info['scenarios'])} scenario types")
+        for col in ("name", "long-tail", "description"):
+            table.add_column(col)
+        for s in info["scenarios"]:
+            table.add_row(s["name"], "yes" if s["long_tail"] else "", s["description"])
+        console.print(table)
+        return
+    world = info["world"]
+    console.print(f"[bold]{d.name}[/bold] domain, today {d.today}, policy versions {', '.join(d.policy_versions)}")
+    console.print(f"world: {json.dumps(world.get('rows', world), default=str)}")
+    console.print(f"{len(info['tools'])} tools: {', '.join(info['tools'])}")
+    console.print(f"{len(info['rules'])} rules ({version}): " + "; ".join(info["rules"]))
+    n_lt = sum(s["long_tail"] for s in info["scenarios"])
+    console.print(f"{len(info['scenarios'])} scenario types ({n_lt} long-tail) + stress suite: {info['stress_suite']}")
+    console.print("more: --policy, --tools, --scenarios, --json")
+
+
+# ----------------------------------------------------------------------------------------- simulate
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Run directory (traces go to OUT/traces).")] = Path("runs/sim"),
+    episodes: Annotated[int | None, typer.Option(help="Number of conversations.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of scenarios and error injection (>= 0).")] = None,
+    teacher: Annotated[str | None, typer.Option(help="'scripted' or an OpenAI-compatible URL.")] = None,
+    teacher_model: Annotated[str | None, typer.Option(help="Model name at the teacher URL.")] = None,
+    user_sim: Annotated[str | None, typer.Option("--user-sim", help="'scripted' or a URL.")] = None,
+    user_sim_model: Annotated[str | None, typer.Option(help="Model name at the user-simulator URL.")] = None,
+    judge: Annotated[str | None, typer.Option(help="Source of corrected outputs: 'scripted' or a URL.")] = None,
+    error_rate: Annotated[float | None, typer.Option(help="Scripted teacher's fault rate per agent call.")] = None,
+    suite: Annotated[str | None, typer.Option(help="train, heldout or stress.")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help="Only these scenario types (repeatable).")] = None,
+    policy: Annotated[str | None, typer.Option(help="Policy version (v1, v2).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML config; flags override it.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Simulate conversations (user simulator x MAS x teacher), judge them, write sharded resumable traces."""
+    from agentdistill.simulate.runner import simulate as run_simulation
+
+    cfg = _sim_config(config, {"episodes": episodes, "workers": workers, "seed": seed, "teacher": teacher,
+                               "teacher_model": teacher_model, "user_sim": user_sim, "user_sim_model": user_sim_model,
+                               "judge": judge, "error_rate": error_rate, "suite": suite,
+                               "scenario_types": scenario or None, "policy_version": policy})
+    summary = run_simulation(cfg, out, show_progress=progress)
+    _print_summary(summary, f"simulation: {out}")
+    console.print(f"traces: {out}/traces  summary: {out}/summary.json")
+
+
+# ------------------------------------------------------------------------------------------- verify
+@app.command()
+def verify(
+    run_dir: Annotated[Path, typer.Argument(help="A directory written by 'agentdistill simulate'.")],
+    judge: Annotated[str, typer.Option(help="Source of corrected outputs: 'scripted' or a URL.")] = "scripted",
+    judge_model: Annotated[str | None, typer.Option(help="Model name at the judge URL.")] = None,
+    policy: Annotated[str | None, typer.Option(help="Judge against this policy version instead.")] = None,
+) -> None:
+    """Re-score every episode and agent call of a run (end state, policy, required outputs, y*)."""
+    from agentdistill.judge.verify import verify_run
+
+    summary = verify_run(run_dir, judge=judge, judge_model=judge_model, policy_version=policy)
+    _print_summary(summary, f"verified: {run_dir}")
+
+
+# -------------------------------------------------------------------------------------------- bench
+@bench_app.command("simulate")
+def bench_simulate(
+    episodes: Annotated[int, typer.Option(help="Conversations (the paper simulated 7,172).")] = 7172,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed (>= 0).")] = 0,
+    error_rate: Annotated[float, typer.Option(help="Scripted teacher's fault rate.")] = 0.03,
+    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/simulate.json"),
+    keep: Annotated[Path | None, typer.Option(help="Keep the traces in this run directory.")] = None,
+) -> None:
+    """Time a full simulation with the scripted teacher: episodes/s, agent calls/s, calls per conversation."""
+    from agentdistill.bench.simulate import bench_simulate as run_bench
+
+    result = run_bench(episodes=episodes, workers=workers, seed=seed, error_rate=error_rate, out=out, keep=keep)
+    console.print_json(json.dumps(result))
+
+
+# ---------------------------------------------------------------------------------------------- run
+@app.command()
+def run(
+    preset: Annotated[str, typer.Option(help="smoke (tests), default, or quality.")] = "default",
+    out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<preset>).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run every stage that exists on the embedded default (built-in domain, scripted teacher)."""
+    from agentdistill.pipeline import run_pipeline
+
+    result = run_pipeline(preset, out, workers=workers, show_progress=progress)
+    _print_summary(result["train"], "train conversations")
+    _print_summary(result["stress"], "stress suite (teacher)")
+    for stage, note in result["skipped"].items():
+        console.print(f"[dim]{stage}: not built yet ({note})[/dim]")
+    console.print(f"run directory: {result['run_dir']}")
+
+
+def main() -> None:
+    """Entry point: user mistakes become one line on stderr and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except click_exc.NoArgsIsHelpError as exc:
+        print(exc.format_message() if hasattr(exc, "format_message") else exc, file=sys.stderr)
+        sys.exit(2)
+    except click_exc.ClickException as exc:
+        where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) else ""
+        print(f"error: {where}{exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""`agentdistill verify DIR`: re-judge every episode of a run and rewrite its traces atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from agentdistill.config import SimulateConfig, build, load_yaml
+from agentdistill.errors import UserError
+from agentdistill.judge.judge import Judge
+from agentdistill.simulate.store import TraceStore
+from agentdistill.simulate.summary import summarize
+
+
+def verify_run(run_dir: str | Path, judge: str = "scripted", judge_model: str | None = None,
+               policy_version: str | None = None, show_progress: bool = True) -> dict[str, Any]:
+    from agentdistill.simulate.runner import make_domain, make_endpoint
+
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise UserError(f"run directory {root} does not exist")
+    cfg_path = root / "simulate.yaml"
+    cfg = build(SimulateConfig, load_yaml(cfg_path)) if cfg_path.exists() else SimulateConfig()
+    if policy_version:
+        cfg.domain.policy_version = policy_version
+    if judge != "scripted" and not judge.startswith(("http://", "https://")):
+        raise UserError(f"--judge must be 'scripted' or an http(s):// URL, got {judge!r}")
+    refiner = None if judge == "scripted" else make_endpoint(judge, judge_model)
+    if refiner is not None:
+        refiner.check_reachable()
+    store = TraceStore(root)
+    total = sum(1 for _ in store.episodes(expand=False))
+    j = Judge(make_domain(cfg), refiner=refiner)
+    with Progress(disable=not show_progress) as bar:
+        task = bar.add_task("verify", total=total)
+
+        def rejudge(ep: dict[str, Any]) -> None:
+            j.judge_episode(ep)
+            bar.advance(task)
+
+        store.rewrite(rejudge)
+    return summarize(store, cfg)
