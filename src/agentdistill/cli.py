@@ -186,11 +186,13 @@ def bench_simulate(
     error_rate: Annotated[float, typer.Option(help="Scripted teacher's fault rate.")] = 0.03,
     out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/simulate.json"),
     keep: Annotated[Path | None, typer.Option(help="Keep the traces in this run directory.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Time a full simulation with the scripted teacher: episodes/s, agent calls/s, calls per conversation."""
     from agentdistill.bench.simulate import bench_simulate as run_bench
 
-    result = run_bench(episodes=episodes, workers=workers, seed=seed, error_rate=error_rate, out=out, keep=keep)
+    result = run_bench(episodes=episodes, workers=workers, seed=seed, error_rate=error_rate, out=out, keep=keep,
+                       show_progress=progress)
     console.print_json(json.dumps(result))
 
 

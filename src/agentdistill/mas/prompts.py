@@ -86,10 +86,12 @@ def build_prompts(domain: Any, policy_version: str | None = None) -> RolePrompts
     )
     intents = "\n".join(f"- {i.name}: {i.description}" + (f" (slots: {', '.join(i.slots)})" if i.slots else "")
                         for i in domain.intents())
+    examples = domain.prompt_examples() if hasattr(domain, "prompt_examples") else {}
     system = {}
     for role in ROLES:
         text = ROLE_INSTRUCTIONS[role].replace("{intents}", intents).replace("{plan_language}", PLAN_LANGUAGE)
-        system[role] = f"{prefix}{ROLE_HEADER}{role.capitalize()}\n{text}\n"
+        example = f"\n{examples[role]}\n" if role in examples else ""
+        system[role] = f"{prefix}{ROLE_HEADER}{role.capitalize()}\n{text}\n{example}"
     return RolePrompts(system)
 
 

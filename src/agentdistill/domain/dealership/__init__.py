@@ -117,3 +117,35 @@ class DealershipDomain:
 
     def reply_facts(self, text: str) -> set[str]:
         return faults.reply_facts(text)
+
+    @cached_property
+    def _examples(self) -> dict[str, str]:
+        """One worked example per role, produced by the reference itself so it can never contradict it."""
+        und_in = {"utterance": "Can I test drive A1042 on Thursday at 2pm? I'm ana.diaz12@example.com, phone "
+                               "ends in 4821.", "known_entities": {}, "session": {"verified": False}}
+        und_out = {"intents": ["book_test_drive"], "entities": {"stock_no": "A1042", "date": "2026-12-03",
+                                                                "time": "14:00", "email": "ana.diaz12@example.com",
+                                                                "phone_last4": "4821"}, "missing": []}
+        plan_in = {"today": self.today, "understanding": und_out, "known_entities": und_out["entities"],
+                   "session": {"verified": False}}
+        lookup_in = {"today": self.today, "understanding": {"intents": ["dealer_info"],
+                                                            "entities": {"location_id": "LOC2"}, "missing": []},
+                     "known_entities": {}, "session": {"verified": False}}
+        booking_plan = self.reference_plan(plan_in)
+        explain_in = {"today": self.today, "terminal": {"name": "reply", "arguments": {"topics": ["cancelled"]}},
+                      "tool_results": [{"name": "cancel_test_drive", "arguments": {},
+                                        "result": {"ok": True, "result": {"booking_id": "TD1003"}}}]}
+        return {
+            "understander": f"Example. Message: {und_in['utterance']!r} ->\n{json.dumps(und_out)}",
+            "planner": (f"Example (booking, identity given):\n{booking_plan}\n\nExample (opening hours of LOC2):\n"
+                        f"{self.reference_plan(lookup_in)}"),
+            "evaluator": ('Example: a booking plan that calls book_test_drive before list_test_drive_slots -> '
+                          '{"verdict": "reject", "feedback": "check that the requested time is free before '
+                          'booking"}'),
+            "executor": ('Example: for the plan starting `veh = get_vehicle(stock_no="A1042")` the first answer is '
+                         'the tool call get_vehicle({"stock_no": "A1042"}); after the last call, answer DONE.'),
+            "explainer": f"Example: topics ['cancelled'] with booking TD1003 ->\n{self.reference_explain(explain_in)}",
+        }
+
+    def prompt_examples(self) -> dict[str, str]:
+        return self._examples
