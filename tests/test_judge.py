@@ -17,10 +17,11 @@ import pytest
 from agentdistill.backends.scripted import FaultConfig, ScriptedTeacher
 from agentdistill.domain.dealership import DealershipDomain
 from agentdistill.judge.judge import Judge
+from agentdistill.mas.prompts import role_of
 from agentdistill.mas.runtime import MAS
 from agentdistill.simulate.episode import run_episode
 from agentdistill.simulate.user import ScriptedUser
-from agentdistill.types import ToolCall
+from agentdistill.types import Completion, ToolCall
 
 N_EPISODES = 300
 
@@ -269,3 +270,78 @@ def test_judge_call_flags_wrong_executor_arguments(judge_domain):
     assert verdict["refined"]["tool_calls"] == call["tool_calls"]
     stopped = judge.judge_call({**call, "tool_calls": [], "completion": "DONE"})
     assert not stopped["correct"] and stopped["reason"].startswith("stopped before")
+
+
+# ------------------------------------------------------------------- malformed calls are judged wrong
+
+class BadModel:
+    """The scripted teacher, except that `role`'s answers go through `fn(messages, completion)`."""
+
+    def __init__(self, domain: DealershipDomain, role: str, fn: Any):
+        self.teacher, self.role, self.fn, self.name = ScriptedTeacher(domain), role, fn, f"bad-{role}"
+
+    def set_oracle(self, oracle: dict[str, dict[str, Any]]) -> None:
+        self.teacher.set_oracle(oracle)
+
+    def complete(self, messages: list[dict[str, Any]], tools: Any = None, **sampling: Any) -> Completion:
+        comp = self.teacher.complete(messages, tools=tools, **sampling)
+        return self.fn(messages, comp) if role_of(messages[0]["content"]) == self.role else comp
+
+
+def _doubled(messages, comp):
+    if not comp.tool_calls:
+        return comp
+    extra = ToolCall("escalate_to_human", {"reason": "other", "summary": "x"}, "call_extra")
+    return Completion(tool_calls=[comp.tool_calls[0], extra])
+
+
+def _chatty(messages, comp):
+    return comp if comp.tool_calls else Completion(text="All finished, the hours are ready.")
+
+
+def _moon(messages, comp):
+    return Completion(tool_calls=[ToolCall("fly_to_moon", {}, "call_moon")]) if len(messages) == 2 else comp
+
+
+def _never_done(messages, comp):
+    return Completion(tool_calls=[ToolCall("get_dealer_info", {}, f"loop_{len(messages)}")])
+
+
+def _say(value: str):
+    return lambda messages, comp: Completion(text=value)
+
+
+def _bug(reason: str):
+    return pytest.mark.xfail(reason=f"BUG: {reason}", strict=True)
+
+
+MALFORMED_CASES = [
+    pytest.param("understander", _say("The customer wants our hours."), "dealer_hours", id="understander-prose"),
+    pytest.param("planner", _say("x = = 1"), "dealer_hours", id="planner-unparseable"),
+    pytest.param("evaluator", _say("Looks fine!"), "book_test_drive", id="evaluator-prose"),
+    pytest.param("executor", _moon, "dealer_hours", id="executor-unknown-tool"),
+    pytest.param("executor", _never_done, "dealer_hours", id="executor-step-limit"),
+    pytest.param("executor", _doubled, "dealer_hours", id="executor-two-tool-calls", marks=_bug(
+        "judge._compare (executor) compares only got_calls[0], so a call with extra tool calls is judged correct")),
+    pytest.param("executor", _chatty, "dealer_hours", id="executor-prose-instead-of-DONE", marks=_bug(
+        "judge._compare (executor) accepts any text without tool calls where the reference is DONE")),
+    pytest.param("explainer", _say(""), "dealer_hours", id="explainer-empty", marks=_bug(
+        "judge._compare (explainer) only checks reply facts, so an empty reply to a greeting is judged correct")),
+]
+
+
+@pytest.mark.parametrize("role, fn, scenario_type", MALFORMED_CASES)
+def test_malformed_calls_are_judged_wrong(judge_domain, role, fn, scenario_type):
+    """A call the runtime records as malformed must never be judged correct: its own output would then be a
+    training target. The judge must also survive judging such episodes."""
+    backend = BadModel(judge_domain, role, fn)
+    sc = judge_domain.make_scenario(scenario_type, 3)
+    ep = run_episode("bad", sc, MAS(judge_domain, backend), ScriptedUser(sc, judge_domain.fallback_reply), backend)
+    Judge(judge_domain).judge_episode(ep)
+    tools = judge_domain.tool_names()
+    malformed = [c for c in ep["calls"] if c["malformed"]  # (the runtime does not flag unknown tools yet)
+                 or any(tc["function"]["name"] not in tools for tc in c.get("tool_calls") or [])]
+    assert malformed and all(c["agent"] == role for c in malformed)
+    for c in malformed:
+        assert not c["verdict"]["correct"], (c["turn"], c["malformed"], c["completion"], c.get("tool_calls"))
+        assert "refined" in c

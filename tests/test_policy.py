@@ -199,8 +199,6 @@ def test_r3_quiet_on_refusals_and_promotions(world: DealershipWorld, reply: str)
     assert check_turn(rules("v1"), turn_ctx(world, reply, intents=["discount_request"])) == []
 
 
-@pytest.mark.xfail(reason="BUG: DISCOUNT_RE's bare '\\d+% off' and 'price match' alternatives ignore negation, "
-                          "so refusals are flagged as discount promises", strict=True)
 @pytest.mark.parametrize("reply", ["Sorry, we can't price match.", "I'm afraid I can't take 10% off."])
 def test_r3_negated_refusals_are_not_promises(world: DealershipWorld, reply: str):
     assert check_turn(rules("v1"), turn_ctx(world, reply, intents=["discount_request"])) == []
@@ -315,8 +313,6 @@ def test_r7_case_insensitive(world: DealershipWorld):
     assert "R7" in ids(check_turn(rules("v1"), turn_ctx(world, reply)))
 
 
-@pytest.mark.xfail(reason="BUG: r7_privacy matches every other customer's full name, so the verified customer's "
-                          "own name is flagged when another customer shares (or contains) it", strict=True)
 def test_r7_own_name_shared_with_another_customer(world: DealershipWorld):
     dup = world.query("SELECT first_name, last_name FROM customers GROUP BY first_name, last_name "
                       "HAVING COUNT(*) > 1 ORDER BY first_name, last_name LIMIT 1")[0]

@@ -19,7 +19,8 @@ CLI = "agentdistill"
 
 
 def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([CLI, *map(str, args)], check=False, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def sim_args(out: Path, episodes: int, workers: int, seed: int = 3) -> list[str]:
@@ -168,7 +169,13 @@ def test_resume_after_kill_9_of_the_process_group(tmp_path: Path):
     cmd = sim_args(out, 400, 2)
     proc = _start_and_kill(cmd, out, min_lines=10, kill_group=True)
     _kill_group(proc.pid)
-    partial = len(shard_lines(out))
+    partial = 0
+    for line in shard_lines(out):
+        try:
+            json.loads(line)
+            partial += 1
+        except json.JSONDecodeError:  # the kill cut this write mid-line
+            pass
     assert 0 < partial < 400
     # a write cut mid-line (the kill may already have left one; this makes sure there is one)
     with (out / "traces" / "episodes-001.jsonl").open("a", encoding="utf-8") as fh:
@@ -192,7 +199,7 @@ def test_resume_after_kill_9_of_the_process_group(tmp_path: Path):
     "resume runs the same episodes again next to them: duplicated episodes in the shards"))
 def test_resume_after_kill_9_of_the_parent_only(tmp_path: Path):
     out = tmp_path / "parent-killed"
-    cmd = sim_args(out, 400, 2)
+    cmd = sim_args(out, 200, 2)
     proc = _start_and_kill(cmd, out, min_lines=10, kill_group=False)
     try:
         res = cli(*cmd)
@@ -202,7 +209,7 @@ def test_resume_after_kill_9_of_the_parent_only(tmp_path: Path):
         for ln in shard_lines(out):
             ids.append(json.loads(ln)["episode_id"])
         assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} duplicated episodes after resume"
-        assert set(ids) == {f"train-3-{i:06d}" for i in range(400)}
+        assert set(ids) == {f"train-3-{i:06d}" for i in range(200)}
     finally:
         _kill_group(proc.pid)  # the orphans, if any
 

@@ -116,7 +116,7 @@ class Judge:
         _, ref_text, ref_calls = self.reference.reference(messages)
         agent, text = call["agent"], call.get("completion") or ""
         got_calls = [ToolCall.from_openai(tc) for tc in call.get("tool_calls") or []]
-        correct, reason = self._compare(agent, text, got_calls, ref_text, ref_calls)
+        correct, reason = self._compare(agent, text, got_calls, ref_text, ref_calls, messages)
         if agent == "explainer" and correct and reply_violations:
             correct, reason = False, f"reply breaks {', '.join(sorted(reply_violations))}"
         refined: dict[str, Any] = {"completion": ref_text}
@@ -127,7 +127,7 @@ class Judge:
         return {"correct": correct, "reason": reason, "refined": refined}
 
     def _compare(self, agent: str, text: str, got_calls: list[ToolCall], ref_text: str,
-                 ref_calls: list[ToolCall]) -> tuple[bool, str]:
+                 ref_calls: list[ToolCall], messages: list[dict[str, Any]]) -> tuple[bool, str]:
         free = frozenset(getattr(self.domain, "free_text_arguments", frozenset()))
         if agent == "understander":
             got, want = extract_json_object(text), json.loads(ref_text)
@@ -162,8 +162,13 @@ class Judge:
                               f"{_norm_args(w.arguments, free)}"
             return True, ""
         if agent == "explainer":
-            lost = self.domain.reply_facts(ref_text) - self.domain.reply_facts(text)
-            return (not lost, "" if not lost else f"reply omits {sorted(lost)}")
+            facts, want = self.domain.reply_facts(text), self.domain.reply_facts(ref_text)
+            if lost := want - facts:
+                return False, f"reply omits {sorted(lost)}"
+            given = self.domain.reply_facts(" ".join(str(m.get("content") or "") for m in messages[1:]))
+            if invented := facts - want - given:
+                return False, f"reply states facts found nowhere in its input: {sorted(invented)}"
+            return True, ""
         return False, f"unknown agent {agent!r}"
 
     def _llm_refine(self, call: dict[str, Any], reason: str) -> dict[str, Any] | None:
