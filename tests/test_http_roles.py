@@ -231,10 +231,6 @@ def test_cli_teacher_going_down_mid_run_exits_2_with_one_line(domain, tmp_path: 
     assert len(lines) == 1 and "unreachable" in lines[0], res.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: with --workers 2 an endpoint that goes down mid-run prints one 'error: worker k: ...' line per "
-    "worker (simulate/runner.py _worker_main prints to stderr) plus the parent's 'N simulation worker(s) "
-    "failed' line (_run_pool): three lines instead of the CLI's one-line contract"))
 def test_cli_teacher_going_down_with_two_workers_is_one_line(domain, tmp_path: Path):
     srv, stop = _server_going_down(domain, 40)
     try:

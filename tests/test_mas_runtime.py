@@ -372,8 +372,6 @@ def test_executor_unknown_tool_is_fed_back_as_error(mas_domain):
     assert session.world.state_hash() == before == replayed_hash(mas_domain, session)
 
 
-@pytest.mark.xfail(reason="BUG: runtime.run_turn does not mark an executor call to an unknown tool as malformed",
-                   strict=True)
 def test_executor_unknown_tool_is_recorded_malformed(mas_domain):
     mas, session, oracle = start(mas_domain, Sabotage(ScriptedTeacher(mas_domain), "executor",
                                                       _first_step_unknown_tool))

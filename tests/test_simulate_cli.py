@@ -193,13 +193,9 @@ def test_resume_after_kill_9_of_the_process_group(tmp_path: Path):
     assert summary["run"]["episodes_run"] == 400 - partial
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: kill -9 of only the parent process leaves the forked workers running as orphans "
-    "(simulate/runner.py _run_pool/_worker_main: nothing ties a worker's life to its parent), so a "
-    "resume runs the same episodes again next to them: duplicated episodes in the shards"))
 def test_resume_after_kill_9_of_the_parent_only(tmp_path: Path):
     out = tmp_path / "parent-killed"
-    cmd = sim_args(out, 200, 2)
+    cmd = sim_args(out, 160, 2)
     proc = _start_and_kill(cmd, out, min_lines=10, kill_group=False)
     try:
         res = cli(*cmd)
@@ -209,7 +205,7 @@ def test_resume_after_kill_9_of_the_parent_only(tmp_path: Path):
         for ln in shard_lines(out):
             ids.append(json.loads(ln)["episode_id"])
         assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} duplicated episodes after resume"
-        assert set(ids) == {f"train-3-{i:06d}" for i in range(200)}
+        assert set(ids) == {f"train-3-{i:06d}" for i in range(160)}
     finally:
         _kill_group(proc.pid)  # the orphans, if any
 
@@ -241,10 +237,6 @@ def test_verify_keeps_pass_counts_then_rejects_a_corrupt_shard(run40: Path, tmp_
     assert_one_line_error(res, "malformed trace file")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a trace record with episode_id/turns/calls but no 'scenario' passes TraceStore.episodes' check "
-    "and then crashes verify with KeyError 'scenario' (judge/judge.py judge_episode) and a traceback, "
-    "exit 1 instead of one 'malformed trace file' line and exit 2"))
 def test_verify_record_missing_fields_is_one_line(tmp_path: Path):
     run = tmp_path / "incomplete"
     (run / "traces").mkdir(parents=True)

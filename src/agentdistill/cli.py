@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer._click import exceptions as click_exc
 from rich.console import Console
 from rich.table import Table
+from typer._click import exceptions as click_exc
 
 from agentdistill.errors import UserError
 

@@ -117,6 +117,8 @@ class Judge:
         agent, text = call["agent"], call.get("completion") or ""
         got_calls = [ToolCall.from_openai(tc) for tc in call.get("tool_calls") or []]
         correct, reason = self._compare(agent, text, got_calls, ref_text, ref_calls, messages)
+        if call.get("malformed"):
+            correct, reason = False, f"malformed output ({call['malformed']})"
         if agent == "explainer" and correct and reply_violations:
             correct, reason = False, f"reply breaks {', '.join(sorted(reply_violations))}"
         refined: dict[str, Any] = {"completion": ref_text}
@@ -153,15 +155,20 @@ class Judge:
             return ok, "" if ok else f"verdict {got.get('verdict')!r}, expected {want['verdict']!r}"
         if agent == "executor":
             if not ref_calls:
-                return (not got_calls, "" if not got_calls else "called a tool after the plan was complete")
+                ok = not got_calls and text.strip().upper() == "DONE"
+                return ok, "" if ok else "did not answer DONE after the plan was complete"
             if not got_calls:
                 return False, f"stopped before {ref_calls[0].name}"
+            if len(got_calls) > 1:
+                return False, "more than one tool call in one step"
             g, w = got_calls[0], ref_calls[0]
             if g.name != w.name or _norm_args(g.arguments, free) != _norm_args(w.arguments, free):
                 return False, f"called {g.name}{_norm_args(g.arguments, free)}, expected {w.name}" \
                               f"{_norm_args(w.arguments, free)}"
             return True, ""
         if agent == "explainer":
+            if not text.strip():
+                return False, "empty reply"
             facts, want = self.domain.reply_facts(text), self.domain.reply_facts(ref_text)
             if lost := want - facts:
                 return False, f"reply omits {sorted(lost)}"

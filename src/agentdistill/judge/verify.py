@@ -16,7 +16,7 @@ from agentdistill.simulate.summary import summarize
 
 def verify_run(run_dir: str | Path, judge: str = "scripted", judge_model: str | None = None,
                policy_version: str | None = None, show_progress: bool = True) -> dict[str, Any]:
-    from agentdistill.simulate.runner import make_domain, make_endpoint
+    from agentdistill.simulate.runner import make_endpoint
 
     root = Path(run_dir)
     if not root.is_dir():
@@ -30,6 +30,15 @@ def verify_run(run_dir: str | Path, judge: str = "scripted", judge_model: str | 
     refiner = None if judge == "scripted" else make_endpoint(judge, judge_model)
     if refiner is not None:
         refiner.check_reachable()
+    from agentdistill.simulate.runner import exclusive_lock
+
+    with exclusive_lock(root):
+        return _verify_locked(root, cfg, refiner, show_progress)
+
+
+def _verify_locked(root: Path, cfg: SimulateConfig, refiner: Any, show_progress: bool) -> dict[str, Any]:
+    from agentdistill.simulate.runner import make_domain
+
     store = TraceStore(root)
     total = sum(1 for _ in store.episodes(expand=False))
     j = Judge(make_domain(cfg), refiner=refiner)

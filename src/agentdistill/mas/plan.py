@@ -277,7 +277,7 @@ class _Validator:
             for elt in node.elts:
                 self.expr(elt, assigned)
         elif isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
+            for key, value in zip(node.keys, node.values, strict=False):
                 if key is None:
                     raise _err(value, "** in dict literals is not allowed")
                 self.expr(key, assigned)
@@ -387,7 +387,7 @@ def _halstead_tokens(plan: Plan) -> tuple[Counter[str], Counter[str]]:
             expr(node.slice)
         elif isinstance(node, ast.Compare):
             expr(node.left)
-            for op, comparator in zip(node.ops, node.comparators):
+            for op, comparator in zip(node.ops, node.comparators, strict=False):
                 ops[_CMP_SYMBOL[type(op)]] += 1
                 expr(comparator)
         elif isinstance(node, ast.BoolOp):
@@ -409,7 +409,7 @@ def _halstead_tokens(plan: Plan) -> tuple[Counter[str], Counter[str]]:
                 expr(elt)
         elif isinstance(node, ast.Dict):
             ops["{...}"] += 1
-            for key, value in zip(node.keys, node.values):
+            for key, value in zip(node.keys, node.values, strict=False):
                 if key is not None:
                     expr(key)
                 expr(value)
@@ -517,7 +517,7 @@ def _static_value(plan: Plan, node: ast.expr) -> Any:
     if isinstance(node, ast.Dict):
         return {
             _static_value(plan, key): _static_value(plan, value)
-            for key, value in zip(node.keys, node.values)
+            for key, value in zip(node.keys, node.values, strict=False)
             if key is not None
         }
     return Ref(_source_text(plan, node))
@@ -631,7 +631,7 @@ def _evaluate(node: ast.expr, env: dict[str, Any]) -> Any:
         return None
     if isinstance(node, ast.Compare):
         left = _evaluate(node.left, env)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=False):
             right = _evaluate(comparator, env)
             try:
                 ok = bool(_CMP_FUNC[type(op)](left, right))
@@ -662,7 +662,7 @@ def _evaluate(node: ast.expr, env: dict[str, Any]) -> Any:
     if isinstance(node, ast.Dict):
         return {
             _evaluate(key, env): _evaluate(value, env)
-            for key, value in zip(node.keys, node.values)
+            for key, value in zip(node.keys, node.values, strict=False)
             if key is not None
         }
     raise PlanError(f"line {getattr(node, 'lineno', '?')}: cannot evaluate {type(node).__name__}")

@@ -171,6 +171,8 @@ class MAS:
                 break
             tc = comp.tool_calls[0]
             tc = ToolCall(tc.name, tc.arguments, tc.id or f"call_{session.turn}_{step}")
+            if tc.name not in self.tool_names:
+                calls[-1]["malformed"] = "unknown_tool"  # still executed: the tool layer answers with an error
             result = session.world.call_tool(tc.name, tc.arguments)
             action = Action(tc.name, tc.arguments, result, session.turn)
             turn_actions.append(action)

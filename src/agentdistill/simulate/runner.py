@@ -4,10 +4,14 @@ written to sharded JSONL, resumable after any interrupt (kill -9 included), with
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import multiprocessing as mp
+import os
 import queue
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,18 +99,33 @@ def episode_id_for(cfg: SimulateConfig, index: int) -> str:
     return f"{cfg.suite}-{cfg.seed}-{index:06d}"
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when its parent dies (kill -9 of the CLI must not orphan it)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _worker_main(cfg_data: dict[str, Any], root: str, worker: int, indices: list[int], progress: Any) -> None:
+    _die_with_parent()
+    parent = os.getppid()
     cfg = SimulateConfig.model_validate(cfg_data)
     try:
         w = Worker(cfg)
         store = TraceStore(root)
         with store.open_shard(worker) as fh:
             for i in indices:
+                if os.getppid() != parent:  # parent gone and no PDEATHSIG: stop rather than write alone
+                    return
                 ep = w.run(i)
                 store.write(fh, ep)
-                progress.put((ep["stats"]["agent_calls"], ep["judgement"]["pass"]))
-    except UserError as exc:  # e.g. the endpoint went away mid-run: one line, the parent reports the exit code
-        print(f"error: worker {worker}: {exc}", file=sys.stderr)
+                progress.put(("episode", ep["stats"]["agent_calls"], ep["judgement"]["pass"]))
+    except UserError as exc:  # e.g. the endpoint went away mid-run: the parent reports it in one line
+        progress.put(("error", worker, str(exc)))
         sys.exit(2)
 
 
@@ -122,12 +141,33 @@ def _check_resume(root: Path, cfg: SimulateConfig) -> None:
 
 def simulate(cfg: SimulateConfig, out: str | Path, show_progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the simulation into `out` and return the summary."""
-    root = ensure_writable_dir(out)
     probe = Worker(cfg)  # validates endpoints, scenario names and the fault mix before any process starts
     scenario_types(probe.domain, cfg)
     for backend in (probe.teacher, probe.user_backend, probe.judge.refiner):
         if hasattr(backend, "check_reachable"):
             backend.check_reachable()
+    root = ensure_writable_dir(out)
+    with exclusive_lock(root):
+        return _simulate_locked(cfg, root, probe, show_progress)
+
+
+@contextlib.contextmanager
+def exclusive_lock(root: Path) -> Iterator[None]:
+    """One writer per run directory: a second simulate/verify on the same directory fails at once."""
+    fh = (root / ".lock").open("w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise UserError(f"another agentdistill process is writing to {root}") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def _simulate_locked(cfg: SimulateConfig, root: Path, probe: Worker, show_progress: bool) -> dict[str, Any]:
     _check_resume(root, cfg)
     store = TraceStore(root)
     store.prepare()
@@ -138,8 +178,7 @@ def simulate(cfg: SimulateConfig, out: str | Path, show_progress: bool = True) -
     if todo:
         _run_pool(cfg, root, todo, show_progress, probe)
     elapsed = time.perf_counter() - t0
-    summary = summarize(store, cfg, elapsed_s=elapsed, episodes_run=len(todo))
-    return summary
+    return summarize(store, cfg, elapsed_s=elapsed, episodes_run=len(todo))
 
 
 def _run_pool(cfg: SimulateConfig, root: Path, todo: list[int], show_progress: bool, probe: Worker) -> None:
@@ -166,6 +205,7 @@ def _run_pool(cfg: SimulateConfig, root: Path, todo: list[int], show_progress: b
             return
         ctx = mp.get_context("fork")
         progress = ctx.Queue()
+        errors: list[str] = []
         procs = [ctx.Process(target=_worker_main, args=(cfg.model_dump(), str(root), k, todo[k::workers], progress),
                              daemon=True) for k in range(workers)]
         for p in procs:
@@ -174,12 +214,15 @@ def _run_pool(cfg: SimulateConfig, root: Path, todo: list[int], show_progress: b
             remaining = len(todo)
             while remaining:
                 try:
-                    calls, ok = progress.get(timeout=0.5)
+                    msg = progress.get(timeout=0.5)
                 except queue.Empty:
                     if not any(p.is_alive() for p in procs):
                         break
                     continue
-                tick(calls, ok)
+                if msg[0] == "error":
+                    errors.append(msg[2])
+                    continue
+                tick(msg[1], msg[2])
                 remaining -= 1
             for p in procs:
                 p.join()
@@ -187,6 +230,8 @@ def _run_pool(cfg: SimulateConfig, root: Path, todo: list[int], show_progress: b
             for p in procs:
                 if p.is_alive():
                     p.terminate()
+        if errors:
+            raise UserError(f"{errors[0]}; rerun the same command to resume")
         failed = [p.exitcode for p in procs if p.exitcode]
         if failed:
             raise UserError(f"{len(failed)} simulation worker(s) failed (exit codes {failed}); rerun to resume")

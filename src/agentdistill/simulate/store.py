@@ -20,6 +20,23 @@ from agentdistill.mas.prompts import prompt_id
 SHARD_GLOB = "episodes-*.jsonl"
 
 
+EPISODE_KEYS = ("episode_id", "scenario", "turns", "calls", "stats", "world_hash")
+SCENARIO_KEYS = ("scenario_id", "scenario_type", "long_tail", "gold_actions", "required_outputs")
+
+
+def check_record(ep: dict[str, Any], shard: Path) -> None:
+    """A record must have what the judge and the dataset builders read, or it is a malformed trace file."""
+    missing = [k for k in EPISODE_KEYS if k not in ep]
+    scenario = ep.get("scenario")
+    if not missing and isinstance(scenario, dict):
+        missing = [f"scenario.{k}" for k in SCENARIO_KEYS if k not in scenario]
+    elif not missing:
+        missing = ["scenario"]
+    if missing or not isinstance(ep["calls"], list) or not isinstance(ep["turns"], list):
+        raise UserError(f"malformed trace file {shard}: episode {ep.get('episode_id')!r} lacks "
+                        f"{', '.join(missing) or 'well-formed turns/calls'}")
+
+
 class TraceStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -106,8 +123,7 @@ class TraceStore:
             raise UserError(f"no traces found in {self.root} (expected {self.traces}/{SHARD_GLOB})")
         for shard in self.shards():
             for ep in read_jsonl(shard):
-                if not isinstance(ep.get("calls"), list) or "episode_id" not in ep or "turns" not in ep:
-                    raise UserError(f"malformed trace file {shard}: a record lacks episode_id/turns/calls")
+                check_record(ep, shard)
                 if expand:
                     ep["calls"] = [self.expand(c) for c in ep["calls"]]
                 yield ep
@@ -123,6 +139,7 @@ class TraceStore:
             tmp = shard.with_suffix(".jsonl.tmp")
             with tmp.open("w", encoding="utf-8") as out:
                 for ep in read_jsonl(shard):
+                    check_record(ep, shard)
                     ep["calls"] = [self.expand(c) for c in ep["calls"]]
                     transform(ep)
                     out.write(json.dumps(self.compact(ep), ensure_ascii=False, separators=(",", ":")) + "\n")

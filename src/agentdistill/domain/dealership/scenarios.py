@@ -641,7 +641,7 @@ def make_stress_scenario(world: DealershipWorld, index: int, seed: int = 0) -> S
             continue
         plan.append(choice)
     booked: list[dict[str, Any]] = []
-    for i, seg in enumerate(plan):
+    for _i, seg in enumerate(plan):
         if seg == "book" and len(booked) < 2:
             booked.append(seg_book(g, c))
         elif seg == "book" or (seg == "list_bookings" and booked and rng.random() < 0.5):

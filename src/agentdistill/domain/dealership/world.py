@@ -83,7 +83,7 @@ WMI = {
 }
 VIN_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"  # no I, O, Q
 _VIN_VALUES = dict(zip("ABCDEFGHJKLMNPRSTUVWXYZ", (1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 7, 9, 2, 3, 4, 5,
-                                                   6, 7, 8, 9)))
+                                                   6, 7, 8, 9), strict=False))
 _VIN_VALUES.update({str(d): d for d in range(10)})
 _VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _VIN_YEAR = "ABCDEFGHJKLMNPRSTVWXY123456789"  # 2010 -> A
@@ -180,7 +180,7 @@ def _vin(rng: random.Random, make: str, year: int) -> str:
     chars = list(WMI[make] + "".join(rng.choice(VIN_ALPHABET) for _ in range(5)) + "0"
                  + _VIN_YEAR[(year - 2010) % 30] + rng.choice(VIN_ALPHABET[:23])
                  + "".join(rng.choice("0123456789") for _ in range(6)))
-    total = sum(_VIN_VALUES[c] * w for c, w in zip(chars, _VIN_WEIGHTS))
+    total = sum(_VIN_VALUES[c] * w for c, w in zip(chars, _VIN_WEIGHTS, strict=False))
     chars[8] = "X" if total % 11 == 10 else str(total % 11)
     return "".join(chars)
 
