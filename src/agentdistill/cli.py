@@ -24,9 +24,6 @@ app.add_typer(bench_app, name="bench")
 console = Console()
 
 PLANNED = {
-    "datasets": "build CPT/SFT/DPO/drafter/calibration datasets from verified traces",
-    "train": "CPT, SFT and DPO on TRL + PEFT",
-    "serve": "start vLLM's OpenAI-compatible server",
     "eval": "per-role scores, end-to-end and stress pass rates",
     "optimize": "EAGLE-3 drafter and W8A8 quantization",
     "report": "HTML report with plots",
@@ -162,6 +159,38 @@ def simulate(
     console.print(f"traces: {out}/traces  summary: {out}/summary.json")
 
 
+# ----------------------------------------------------------------------------------------- datasets
+@app.command()
+def datasets(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory with judged traces (simulate, verify).")],
+    public_ratio: Annotated[float, typer.Option(help="Share of public text in the CPT mix, by characters.")] = 0.3,
+    val_fraction: Annotated[float, typer.Option(help="Share of episodes held out for validation.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of splits, mutators and the CPT mix (>= 0).")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Build the CPT, SFT and DPO datasets and perplexity sets of a run (RUN_DIR/datasets)."""
+    from agentdistill.data.build import build_datasets
+
+    stats = build_datasets(run_dir, public_ratio=public_ratio, val_fraction=val_fraction, seed=seed,
+                           show_progress=progress)
+    table = Table(title=f"datasets: {run_dir}/datasets")
+    for col in ("dataset", "train", "val", "notes"):
+        table.add_column(col)
+    cpt = stats["cpt"]
+    table.add_row("cpt", str(cpt["train"]["records"]), str(cpt["val"]["records"]),
+                  f"public ratio {cpt['train']['public_ratio']:.3f}")
+    table.add_row("sft", str(stats["sft"]["records"]["train"]), str(stats["sft"]["records"]["val"]),
+                  f"refined {stats['sft']['by_target_source'].get('refined', 0)}, "
+                  f"duplicates removed {stats['sft']['duplicates_removed']}")
+    dropped = sum(stats["dpo"]["mutator_dropped_judge_accepted"].values())
+    table.add_row("dpo", str(stats["dpo"]["records"]["train"]), str(stats["dpo"]["records"]["val"]),
+                  f"judge {stats['dpo']['by_source'].get('judge', 0)}, curated "
+                  f"{stats['dpo']['by_source'].get('curated', 0)}, mutator outputs dropped {dropped}")
+    table.add_row("ppl", str(cpt["ppl"]["domain"]), str(cpt["ppl"]["public"]), "domain / public held-out texts")
+    console.print(table)
+    console.print(f"stats: {run_dir}/datasets/stats.json")
+
+
 # ------------------------------------------------------------------------------------------- verify
 @app.command()
 def verify(
@@ -194,6 +223,73 @@ def bench_simulate(
     result = run_bench(episodes=episodes, workers=workers, seed=seed, error_rate=error_rate, out=out, keep=keep,
                        show_progress=progress)
     console.print_json(json.dumps(result))
+
+
+# -------------------------------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    model: Annotated[Path, typer.Argument(help="A Hugging Face checkpoint directory (weights, config, tokenizer).")],
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    max_model_len: Annotated[int, typer.Option(help="Longest prompt + completion in tokens.")] = 8192,
+    enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="Skip torch.compile: faster start.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to be ready.")] = 600,
+) -> None:
+    """Serve a student with vLLM's OpenAI-compatible server (hermes tool calls, prefix caching) until Ctrl-C."""
+    from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
+
+    server = VLLMServer(ServeConfig(model=model, host=host, port=port, max_model_len=max_model_len,
+                                    enforce_eager=enforce_eager, startup_timeout_s=timeout))
+    console.print(f"starting vLLM (log: {server.log_path}) ...")
+    server.start()
+    console.print(f"serving {model} as '{server.config.served_model_name}' at {server.url}/v1 "
+                  f"(ready in {server.startup_s:.0f}s); Ctrl-C stops it")
+    print(server.curl_example(), flush=True)
+    server.serve_forever()
+
+
+# -------------------------------------------------------------------------------------------- train
+train_app = typer.Typer(no_args_is_help=True, help="CPT, SFT and DPO on TRL + PEFT; each writes a merged HF checkpoint.")
+app.add_typer(train_app, name="train")
+
+
+def _train_command(stage: str, doc: str) -> None:
+    """One `agentdistill train STAGE` command; the four stages share their flags (--plain is base/cpt only)."""
+
+    def command(
+        model: Annotated[Path, typer.Option(help="HF model dir with its tokenizer (the previous stage's output).")],
+        data: Annotated[Path, typer.Option(help="Training JSONL (run layout: datasets/<stage>/train.jsonl).")],
+        out: Annotated[Path, typer.Option(help="Where the merged checkpoint goes (written atomically).")],
+        eval_data: Annotated[Path | None, typer.Option(help="Validation JSONL (eval loss at each save).")] = None,
+        method: Annotated[str | None, typer.Option(help="lora or full (default: full for base/cpt, lora for sft/dpo).")]
+        = None,
+        max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps (-1: epochs decide).")] = None,
+        epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
+        lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+        config: Annotated[Path | None, typer.Option(help="YAML of StageConfig fields, e.g. configs/train/paper-sft.yaml;"
+                                                         " flags override it.")] = None,
+        plain: Annotated[bool, typer.Option("--plain", help="Plain CPT: the document alone, no context prefix.")]
+        = False,
+    ) -> None:
+        from agentdistill.train.trainers import load_stage_config, train_stage
+
+        if plain and stage not in ("base", "cpt"):
+            raise UserError(f"--plain applies to base and cpt, not {stage}")
+        overrides = {"model_in": model, "train_file": data, "out_dir": out, "eval_file": eval_data, "method": method,
+                     "max_steps": max_steps, "num_train_epochs": epochs, "learning_rate": lr,
+                     "context_aware": False if plain else None}
+        summary = train_stage(load_stage_config(stage, overrides, config))
+        summary.pop("config", None)
+        console.print_json(json.dumps(summary))
+
+    command.__doc__ = doc
+    train_app.command(name=stage)(command)
+
+
+_train_command("base", "Pretrain a (tiny) model on public text: {'text'} or {'context', 'text'} JSONL, full weights.")
+_train_command("cpt", "Context-aware CPT: the context prefix is left out of the loss (--plain: document only).")
+_train_command("sft", "Agentic SFT on 'messages' records, assistant tokens only, LoRA merged afterwards.")
+_train_command("dpo", "DPO on {'prompt','chosen','rejected'}, LoRA (reference = adapter disabled), merged afterwards.")
 
 
 # ---------------------------------------------------------------------------------------------- run

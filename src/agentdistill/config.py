@@ -39,6 +39,9 @@ class SimulateConfig(BaseModel):
     user_sim_model: str | None = None
     judge: str = "scripted"  # where y* comes from: "scripted" reference or a URL
     judge_model: str | None = None
+    trials: int = Field(1, ge=1, le=32)  # k trials per scenario, for pass^k
+    temperature: float = Field(0.0, ge=0.0, le=2.0)  # sampling of an endpoint teacher/student
+    max_tokens: int = Field(768, ge=16)  # per agent call, for an endpoint
     error_rate: float = Field(0.03, ge=0.0, le=1.0)
     error_mix: dict[str, float] = Field(default_factory=dict)
     domain: DomainConfig = Field(default_factory=DomainConfig)

@@ -60,8 +60,11 @@ class Worker:
         self.user_backend = None if cfg.user_sim == "scripted" else make_endpoint(cfg.user_sim, cfg.user_sim_model)
         refiner = None if cfg.judge == "scripted" else make_endpoint(cfg.judge, cfg.judge_model)
         self.judge = Judge(self.domain, refiner=refiner)
+        sampling = {"temperature": cfg.temperature}
+        if cfg.teacher != "scripted":
+            sampling["max_tokens"] = cfg.max_tokens
         mas_cfg = MASConfig(halstead_metric=cfg.mas.halstead_metric, halstead_threshold=cfg.mas.halstead_threshold,
-                            max_replans=cfg.mas.max_replans)
+                            max_replans=cfg.mas.max_replans, sampling=sampling)
         self.mas = MAS(self.domain, self.teacher, mas_cfg)
 
     def scenario(self, index: int) -> Scenario:
@@ -69,10 +72,13 @@ class Worker:
 
     def run(self, index: int) -> dict[str, Any]:
         sc = self.scenario(index)
+        trial = index % self.cfg.trials
+        if isinstance(self.teacher, ScriptedTeacher):  # each trial of a scenario draws its own faults
+            self.teacher.faults.seed = self.cfg.seed * 1000 + trial
         user = (ScriptedUser(sc, self.domain.fallback_reply) if self.user_backend is None
                 else LLMUser(self.user_backend, sc, self.domain))
         ep = run_episode(episode_id_for(self.cfg, index), sc, self.mas, user, self.teacher)
-        ep["index"] = index
+        ep["index"], ep["trial"] = index, trial
         self.judge.judge_episode(ep)
         return ep
 
@@ -89,6 +95,7 @@ def scenario_for(domain: Any, cfg: SimulateConfig, index: int) -> Scenario:
     """Episode i's scenario: round-robin over types, seeded by (suite, seed, i); the stress suite is separate."""
     from agentdistill.domain.dealership.scenarios import make_stress_scenario
 
+    index //= cfg.trials  # k consecutive episodes replay the same scenario (pass^k)
     if cfg.suite == "stress":
         return make_stress_scenario(domain.base_world, index, cfg.seed)
     types = scenario_types(domain, cfg)
@@ -127,6 +134,32 @@ def _worker_main(cfg_data: dict[str, Any], root: str, worker: int, indices: list
     except UserError as exc:  # e.g. the endpoint went away mid-run: the parent reports it in one line
         progress.put(("error", worker, str(exc)))
         sys.exit(2)
+
+
+def _run_threads(cfg: SimulateConfig, root: Path, todo: list[int], threads: int, tick: Any) -> None:
+    """Concurrent conversations against an endpoint (vLLM batches them); one shard, one writer lock."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = TraceStore(root)
+    lock = threading.Lock()
+    local = threading.local()
+
+    def one(i: int) -> None:
+        if not hasattr(local, "worker"):
+            local.worker = Worker(cfg)
+        ep = local.worker.run(i)
+        with lock:
+            store.write(fh, ep)
+            tick(ep["stats"]["agent_calls"], ep["judgement"]["pass"])
+
+    with store.open_shard(0) as fh:
+        pool = ThreadPoolExecutor(threads)
+        try:
+            for fut in [pool.submit(one, i) for i in todo]:
+                fut.result()  # the first failure (e.g. the endpoint went away) stops the run
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_resume(root: Path, cfg: SimulateConfig) -> None:
@@ -195,6 +228,9 @@ def _run_pool(cfg: SimulateConfig, root: Path, todo: list[int], show_progress: b
             passed += ok
             bar.update(task, advance=1, rate=f"pass {passed / n:.1%}")
 
+        if cfg.teacher != "scripted" and workers > 1:  # an endpoint does the work: threads keep it busy
+            _run_threads(cfg, root, todo, workers, tick)
+            return
         if workers == 1:  # in-process: no spawn cost, easiest to debug
             store = TraceStore(root)
             with store.open_shard(0) as fh:

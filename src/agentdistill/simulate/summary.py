@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from math import comb
 from typing import Any
 
 from agentdistill.fileio import atomic_write_json
+
+
+ROLES = ("understander", "planner", "evaluator", "executor", "explainer")
+
+
+def pass_hat_k(trials: dict[str, list[bool]]) -> dict[str, float]:
+    """tau-bench's pass^k: the chance that k trials of the same task all pass, C(c,k)/C(n,k) averaged over tasks."""
+    n = min((len(v) for v in trials.values()), default=0)
+    out = {}
+    for k in range(1, n + 1):
+        out[str(k)] = round(sum(comb(sum(v), k) / comb(len(v), k) for v in trials.values()) / len(trials), 4)
+    return out
 
 
 def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episodes_run: int | None = None,
@@ -16,10 +29,12 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
     wrong: Counter = Counter()
     malformed: Counter = Counter()
     totals = Counter()
+    trials: dict[str, list[bool]] = defaultdict(list)
     for ep in store.episodes(expand=False):
         j = ep.get("judgement") or {}
         ok = bool(j.get("pass"))
         sc = ep["scenario"]
+        trials[sc["scenario_id"]].append(ok)
         by_type[sc["scenario_type"]][0] += 1
         by_type[sc["scenario_type"]][1] += ok
         s = split["long_tail" if sc["long_tail"] else "core"]
@@ -61,6 +76,9 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         "clean_pass_rate": round(totals["clean_passed"] / max(totals["clean_episodes"], 1), 4),
         "injected_faults": totals["injected"],
         "injected_flagged_rate": round(totals["injected_flagged"] / max(totals["injected"], 1), 4),
+        "role_scores": {a: round(1 - wrong[a] / agents[a], 4) for a in ROLES if agents[a]},
+        "malformed_rate": round(sum(malformed.values()) / max(calls, 1), 4),
+        "pass_hat_k": pass_hat_k(trials),
         "calls_by_agent": dict(agents),
         "wrong_calls_by_agent": dict(wrong),
         "malformed": dict(malformed),

@@ -1,0 +1,83 @@
+"""`agentdistill datasets`: every training and evaluation dataset of a run, from its judged traces.
+
+One pass over the episodes feeds the SFT and DPO builders; the CPT mix comes from the domain and public
+text; everything is written atomically under RUN_DIR/datasets with a stats.json describing the contents.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from agentdistill.data.cpt import build_cpt
+from agentdistill.data.curated import load_curated
+from agentdistill.data.dpo import DpoBuilder
+from agentdistill.data.jsonl import write_jsonl
+from agentdistill.data.sft import SftBuilder
+from agentdistill.data.splits import split_of
+from agentdistill.errors import UserError
+from agentdistill.fileio import atomic_write_json, ensure_writable_dir
+from agentdistill.paths import RunPaths
+from agentdistill.simulate.store import TraceStore
+
+
+def _domain_for(first_episode: dict[str, Any]) -> Any:
+    """The domain the traces were simulated in (its policy version decides what the judge expects)."""
+    from agentdistill.domain.dealership import DealershipDomain
+
+    return DealershipDomain(policy_version=first_episode.get("policy_version") or "v1")
+
+
+def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction: float = 0.1, seed: int = 0,
+                   show_progress: bool = True, curated_path: str | Path | None = None) -> dict[str, Any]:
+    """Build cpt/, sft/, dpo/, ppl/ and stats.json under RUN_DIR/datasets; returns the stats."""
+    if not 0 <= public_ratio < 1:
+        raise UserError(f"--public-ratio must be in [0, 1), got {public_ratio}")
+    if not 0 <= val_fraction < 1:
+        raise UserError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    if seed < 0:
+        raise UserError(f"--seed must be >= 0, got {seed}")
+    paths = RunPaths(Path(run_dir))
+    store = TraceStore(paths.root)
+    episodes = store.episodes()  # raises "no traces found in ..." when there are none
+    first = next(episodes, None)
+    if first is None:
+        raise UserError(f"dataset sft has no records: the traces in {paths.traces} hold no episodes")
+    domain = _domain_for(first)
+    ensure_writable_dir(paths.datasets)
+    sft = SftBuilder(val_fraction, seed)
+    dpo = DpoBuilder(domain, val_fraction, seed)
+    episode_splits: Counter = Counter()
+    scenario_types: Counter = Counter()
+    with Progress(disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("building SFT/DPO from episodes", total=None)
+        ep: dict[str, Any] | None = first
+        while ep is not None:
+            sft.add_episode(ep)
+            dpo.add_episode(ep)
+            episode_splits[split_of(ep["episode_id"], val_fraction, seed)] += 1
+            scenario_types[ep["scenario"].get("scenario_type", "unknown")] += 1
+            progress.advance(task)
+            ep = next(episodes, None)
+    dpo.add_curated(load_curated(curated_path))
+    cpt, cpt_stats = build_cpt(domain, public_ratio, val_fraction, seed)
+
+    for name, builder in (("sft", sft), ("dpo", dpo)):
+        if not any(builder.splits.values()):
+            raise UserError(f"dataset {name} has no records (traces in {paths.traces})")
+    for split in ("train", "val"):
+        write_jsonl(paths.dataset("sft", split), sft.splits[split])
+        write_jsonl(paths.dataset("dpo", split), dpo.splits[split])
+        write_jsonl(paths.dataset("cpt", split), cpt[split])
+    write_jsonl(paths.dataset("ppl", "domain"), cpt["ppl_domain"])
+    write_jsonl(paths.dataset("ppl", "public"), cpt["ppl_public"])
+    stats = {"settings": {"public_ratio": public_ratio, "val_fraction": val_fraction, "seed": seed,
+                          "policy_version": domain.policy_version},
+             "episodes": {"total": sum(episode_splits.values()), **dict(sorted(episode_splits.items())),
+                          "by_scenario_type": dict(sorted(scenario_types.items()))},
+             "sft": sft.stats, "dpo": dpo.stats, "cpt": cpt_stats}
+    atomic_write_json(paths.datasets / "stats.json", stats)
+    return stats

@@ -1,0 +1,108 @@
+"""DPO preference pairs in TRL's conversational format, from three sources.
+
+- judge: every call the judge marked wrong -> chosen = y*, rejected = the teacher's output;
+- mutator:<name>: a correct call made wrong on purpose (`mutators.py`), kept only if the judge rejects it;
+- curated: hand-written boundary cases shipped with the package (`hard_negatives.jsonl`).
+
+Judge pairs are few when the teacher is good, so the mutators supply most of the rule-breaking negatives.
+Each correct call yields at most one mutator pair, from the applicable mutator used least so far, so rare
+rules (trade-ins, off-topic requests) are not crowded out by the common ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from typing import Any
+
+from agentdistill.data.gate import JudgeGate
+from agentdistill.data.messages import (
+    assistant_message,
+    canonical_messages,
+    record_key,
+    refined_message,
+    teacher_message,
+)
+from agentdistill.data.mutators import REGISTRY, MutationInput, Mutator
+from agentdistill.data.splits import split_of
+
+
+def pair(prompt: list[dict[str, Any]], chosen: dict[str, Any], rejected: dict[str, Any], agent: str, source: str,
+         episode_id: str, rule: str | None = None) -> dict[str, Any]:
+    return {"prompt": prompt, "chosen": [chosen], "rejected": [rejected], "agent": agent, "source": source,
+            "episode_id": episode_id, "rule": rule}
+
+
+class DpoBuilder:
+    def __init__(self, domain: Any, val_fraction: float, seed: int, mutator_cap: int = 400,
+                 mutators: list[Mutator] | None = None):
+        self.domain, self.val_fraction, self.seed, self.cap = domain, val_fraction, seed, mutator_cap
+        self.gate = JudgeGate(domain)
+        self.mutators = mutators if mutators is not None else list(REGISTRY.values())
+        self.splits: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
+        self._seen: set[bytes] = set()
+        self.counts: dict[str, Counter] = {k: Counter() for k in ("agent", "source", "scenario_type")}
+        self.made: Counter = Counter()  # mutator outputs produced
+        self.dropped: Counter = Counter()  # ... that the judge accepted (not negatives after all)
+        self.duplicates = 0
+        self.identical = 0  # judge pairs whose y* equals the teacher's output (nothing to prefer)
+
+    def _add(self, rec: dict[str, Any], split: str, scenario_type: str) -> None:
+        key = hashlib.sha256(record_key(rec["prompt"], rec["chosen"], rec["rejected"]).encode()).digest()
+        if key in self._seen:
+            self.duplicates += 1
+            return
+        self._seen.add(key)
+        self.splits[split].append(rec)
+        self.counts["agent"][rec["agent"]] += 1
+        self.counts["source"][rec["source"]] += 1
+        self.counts["scenario_type"][scenario_type] += 1
+
+    def add_episode(self, ep: dict[str, Any]) -> None:
+        split = split_of(ep["episode_id"], self.val_fraction, self.seed)
+        stype = ep["scenario"].get("scenario_type", "unknown")
+        for call in ep["calls"]:
+            prompt = canonical_messages(call["messages"])
+            if (call.get("verdict") or {}).get("correct") is False:
+                if call.get("refined"):
+                    chosen, rejected = refined_message(call), teacher_message(call)
+                    if chosen == rejected:
+                        self.identical += 1
+                    else:
+                        self._add(pair(prompt, chosen, rejected, call["agent"], "judge", ep["episode_id"]), split,
+                                  stype)
+                continue
+            self._mutate(ep, call, prompt, split, stype)
+
+    def _mutate(self, ep: dict[str, Any], call: dict[str, Any], prompt: list[dict[str, Any]], split: str,
+                stype: str) -> None:
+        rng = random.Random(f"{self.seed}:{ep['episode_id']}:{call.get('call_index')}")
+        candidates = [m for m in self.mutators if m.agent == call["agent"] and self.made[m.name] < self.cap]
+        candidates.sort(key=lambda m: (self.made[m.name], rng.random()))
+        for m in candidates:
+            out = m(MutationInput(call, ep, self.gate.world, rng, self.gate.judge.policy_version))
+            if out is None:
+                continue
+            self.made[m.name] += 1
+            if not self.gate.rejects(call, out[0], out[1], ep):
+                self.dropped[m.name] += 1
+                continue
+            rejected = assistant_message(call["agent"], out[0], out[1])
+            self._add(pair(prompt, teacher_message(call), rejected, call["agent"], f"mutator:{m.name}",
+                           ep["episode_id"], m.rule), split, stype)
+            return
+
+    def add_curated(self, cases: list[dict[str, Any]]) -> None:
+        for case in cases:
+            rec = pair(case["prompt"], case["chosen"][0], case["rejected"][0], case["agent"], "curated",
+                       f"curated:{case['id']}", case["rule"])
+            self._add(rec, split_of(rec["episode_id"], self.val_fraction, self.seed), "curated")
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {"records": {k: len(v) for k, v in self.splits.items()},
+                **{f"by_{k}": dict(sorted(c.items())) for k, c in self.counts.items()},
+                "duplicates_removed": self.duplicates, "judge_pairs_identical": self.identical,
+                "mutator_outputs": dict(sorted(self.made.items())),
+                "mutator_dropped_judge_accepted": dict(sorted(self.dropped.items()))}

@@ -1,0 +1,51 @@
+"""Chat-message helpers shared by the SFT and DPO builders: one canonical assistant message per output.
+
+Training targets must be byte-stable (so duplicates can be found and builds are reproducible), hence
+tool-call arguments are always re-serialised as JSON with sorted keys.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentdistill.types import ToolCall
+
+
+def canonical_tool_call(raw: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    """An OpenAI tool call whose `arguments` is a JSON string with sorted keys."""
+    call = ToolCall.from_openai(raw)
+    return {"id": call.id or f"call_{index}", "type": "function",
+            "function": {"name": call.name, "arguments": json.dumps(call.arguments, sort_keys=True)}}
+
+
+def assistant_message(agent: str, completion: str | None, tool_calls: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The assistant turn a role should produce: tool calls for an executor step, else the text."""
+    if agent == "executor" and tool_calls:
+        return {"role": "assistant", "content": "",
+                "tool_calls": [canonical_tool_call(tc, i) for i, tc in enumerate(tool_calls)]}
+    return {"role": "assistant", "content": completion or ""}
+
+
+def canonical_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Input messages with any earlier tool calls re-serialised the canonical way."""
+    out = []
+    for m in messages:
+        if m.get("tool_calls"):
+            m = {**m, "tool_calls": [canonical_tool_call(tc, i) for i, tc in enumerate(m["tool_calls"])]}
+        out.append(m)
+    return out
+
+
+def teacher_message(call: dict[str, Any]) -> dict[str, Any]:
+    return assistant_message(call["agent"], call.get("completion"), call.get("tool_calls"))
+
+
+def refined_message(call: dict[str, Any]) -> dict[str, Any]:
+    refined = call.get("refined") or {}
+    return assistant_message(call["agent"], refined.get("completion"), refined.get("tool_calls"))
+
+
+def record_key(*parts: Any) -> str:
+    """Exact-duplicate key of a record's content."""
+    return json.dumps(parts, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,60 @@
+"""SFT records: one chat per agent call, the target being what the role should have answered.
+
+The target is the judge's corrected output y* when the teacher's call was judged wrong, else the teacher's
+own output, so the student never imitates a mistake. Every call becomes a record (or a counted duplicate):
+nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Any
+
+from agentdistill.data.messages import canonical_messages, record_key, refined_message, teacher_message
+from agentdistill.data.splits import split_of
+
+
+def sft_target(call: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(assistant message, "refined" | "teacher")."""
+    verdict = call.get("verdict") or {}
+    if verdict.get("correct") is False and call.get("refined"):
+        return refined_message(call), "refined"
+    return teacher_message(call), "teacher"
+
+
+class SftBuilder:
+    """Feed episodes in order; read `.splits` and `.stats` at the end."""
+
+    def __init__(self, val_fraction: float, seed: int):
+        self.val_fraction, self.seed = val_fraction, seed
+        self.splits: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
+        self._seen: set[bytes] = set()
+        self.counts: dict[str, Counter] = {k: Counter() for k in ("split", "agent", "target_source", "scenario_type")}
+        self.duplicates = 0
+        self.wrong_without_refined = 0
+
+    def add_episode(self, ep: dict[str, Any]) -> None:
+        split = split_of(ep["episode_id"], self.val_fraction, self.seed)
+        scenario_type = ep["scenario"].get("scenario_type", "unknown")
+        for call in ep["calls"]:
+            if (call.get("verdict") or {}).get("correct") is False and not call.get("refined"):
+                self.wrong_without_refined += 1  # judged wrong but no y*: the teacher output is kept as-is
+            target, source = sft_target(call)
+            messages = [*canonical_messages(call["messages"]), target]
+            key = hashlib.sha256(record_key(messages).encode()).digest()
+            if key in self._seen:
+                self.duplicates += 1
+                continue
+            self._seen.add(key)
+            self.splits[split].append({"messages": messages, "agent": call["agent"], "episode_id": ep["episode_id"],
+                                       "target_source": source})
+            for name, value in (("split", split), ("agent", call["agent"]), ("target_source", source),
+                                ("scenario_type", scenario_type)):
+                self.counts[name][value] += 1
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {"records": {k: len(v) for k, v in self.splits.items()},
+                **{f"by_{k}": dict(sorted(c.items())) for k, c in self.counts.items() if k != "split"},
+                "duplicates_removed": self.duplicates, "wrong_without_refined": self.wrong_without_refined}

@@ -1,0 +1,77 @@
+"""`agentdistill eval`: run the MAS with one model on held-out conversations and on the stress suite.
+
+The model is the scripted teacher (with its default error injection), any OpenAI-compatible URL, or a
+checkpoint directory that is served with vLLM for the duration of the evaluation. Scores come from the judge:
+
+- per-role scores = share of that role's calls the judge marks correct:
+  Understander: intents (as a set) and entities equal the reference reading;
+  Planner: the plan implies the same tool calls (names, constant arguments, conditional or not) and the same
+  final step as the reference plan for the same input; Evaluator: same verdict; Executor: same tool name and
+  arguments (free-text arguments ignored) or DONE at the same point; Explainer: every fact (amount, rate,
+  stock number, reference, time, date) of the reference reply is present, none is invented, and the reply
+  breaks no reply-level rule;
+- end-to-end pass = end state equals gold, every required output said, no policy violation;
+- pass^k over k trials (tau-bench), policy-violation rate, malformed-output rate; perplexities.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from agentdistill.config import SimulateConfig
+from agentdistill.errors import UserError
+from agentdistill.fileio import atomic_write_json
+from agentdistill.paths import RunPaths
+
+SUITE_KEYS = ("episodes", "pass_rate", "end_state_rate", "policy_violation_rate", "malformed_rate", "role_scores",
+              "pass_hat_k", "pass_rate_core", "pass_rate_long_tail", "fallback_turns", "agent_calls_per_episode")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def endpoint_for(model: str, max_model_len: int = 8192):
+    """Yield a teacher setting for SimulateConfig: 'scripted', the URL itself, or a vLLM server we start."""
+    if model == "scripted" or model.startswith(("http://", "https://")):
+        yield model
+        return
+    if not Path(model).is_dir():
+        raise UserError(f"model {model!r} is neither 'scripted', an http(s) URL nor a checkpoint directory")
+    from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
+
+    with VLLMServer(ServeConfig(model=Path(model), port=free_port(), max_model_len=max_model_len)) as server:
+        yield server.url
+
+
+def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes: int = 70, stress_episodes: int = 120,
+                   trials: int = 1, workers: int = 8, temperature: float = 0.0, error_rate: float = 0.03,
+                   seed: int = 0, show_progress: bool = True) -> dict[str, Any]:
+    from agentdistill.simulate.runner import simulate
+
+    paths = RunPaths(Path(run_dir))
+    out = paths.eval / name
+    result: dict[str, Any] = {"name": name, "model": model}
+    with endpoint_for(model) as teacher:
+        for suite, n in (("heldout", heldout_episodes), ("stress", stress_episodes)):
+            if n <= 0:
+                continue
+            cfg = SimulateConfig(episodes=n * trials, trials=trials, suite=suite, teacher=teacher, seed=seed,
+                                 workers=workers if teacher != "scripted" else min(workers, 2),
+                                 temperature=temperature, error_rate=error_rate)
+            shutil.rmtree(out / suite, ignore_errors=True)  # a measurement is taken whole, never half-resumed
+            summary = simulate(cfg, out / suite, show_progress=show_progress)
+            result[suite] = {k: summary[k] for k in SUITE_KEYS if k in summary}
+    if Path(model).is_dir() and (paths.datasets / "ppl").is_dir():
+        from agentdistill.evaluate.perplexity import perplexities
+
+        result["perplexity"] = perplexities(model, paths.datasets / "ppl")
+    atomic_write_json(out / "summary.json", result)
+    return result

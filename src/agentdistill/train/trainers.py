@@ -1,0 +1,386 @@
+"""One training stage (base, CPT, SFT, DPO) on TRL + PEFT; the output is a merged, servable HF checkpoint.
+
+The recipe is the paper's (shared/reference/paper-digest.md section 3):
+- base / cpt: `SFTTrainer` on documents. Context-aware CPT puts a context prefix before each document and leaves it
+  out of the loss (`completion_only_loss`), so the noisy first-token gradients of a context-less document vanish;
+  `context_aware=False` is the paper's plain-CPT baseline (the document alone).
+- sft: `SFTTrainer` on `messages` with `assistant_only_loss` (the `{% generation %}` markers of train/chat.py) and
+  LoRA: the paper found full fine-tuning overfits the prompt structure.
+- dpo: `DPOTrainer` with LoRA; the reference is the same model with its adapter disabled (TRL's default with peft).
+- every stage ends with a merge (LoRA folded in) and an atomic write of a plain checkpoint vLLM serves as is.
+
+Defaults suit a tiny from-scratch model on CPU (lr 1e-3 full, 5e-4 LoRA: a 1M-parameter model barely moves at the
+paper's 1e-5); the paper's GPU values are in configs/train/paper-*.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentdistill.errors import UserError
+from agentdistill.fileio import atomic_write_json, read_jsonl
+from agentdistill.train.callbacks import LOG_NAME, ProgressLogCallback, read_log
+
+Stage = Literal["base", "cpt", "sft", "dpo"]
+STAGES: tuple[str, ...] = ("base", "cpt", "sft", "dpo")
+SUMMARY_NAME = "train_summary.json"
+DOC_END = "<|endoftext|>"  # document separator of our tokenizers (train/chat.py's BOS)
+
+
+class StageConfig(BaseModel):
+    """Everything one stage needs; `None` fields are filled by `resolved()` from the stage's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage
+    model_in: Path
+    out_dir: Path
+    train_file: Path
+    eval_file: Path | None = None
+    method: Literal["full", "lora"] | None = None  # full for base/cpt, lora for sft/dpo
+    context_aware: bool | None = None  # base/cpt: True = context prefix out of the loss; default True (cpt), False (base)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int | None = Field(None, ge=1)  # default 2 * lora_r
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+    learning_rate: float | None = Field(None, gt=0)  # default 1e-3 full, 5e-4 lora
+    lr_scheduler_type: str = "cosine"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    num_train_epochs: float = Field(1.0, gt=0)
+    max_steps: int = -1
+    per_device_train_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_length: int = Field(1024, ge=8)
+    beta: float = Field(0.1, gt=0)
+    seed: int = Field(0, ge=0)
+    logging_steps: int = Field(5, ge=1)
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    packing: bool = False
+    bf16: bool | None = None  # default: bf16 on a CUDA GPU that supports it, fp32 otherwise
+    gradient_checkpointing: bool = False
+    show_progress: bool = True
+
+    def resolved(self) -> StageConfig:
+        lora = (self.method or ("full" if self.stage in ("base", "cpt") else "lora")) == "lora"
+        return self.model_copy(update={
+            "method": "lora" if lora else "full",
+            "context_aware": self.context_aware if self.context_aware is not None else self.stage == "cpt",
+            "lora_alpha": self.lora_alpha or 2 * self.lora_r,
+            "learning_rate": self.learning_rate or (5e-4 if lora else 1e-3),
+            "bf16": self.bf16 if self.bf16 is not None else _cuda_bf16(),
+        })
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for a finished or interrupted run to count as the same run."""
+        return json.loads(self.model_dump_json(exclude={"logging_steps", "save_steps", "save_total_limit",
+                                                        "show_progress", "eval_file"}))
+
+
+def _cuda_bf16() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def checkpoint_dir(out_dir: Path) -> Path:
+    """Trainer checkpoints live beside the output (hidden), so out_dir only ever holds a finished model."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / f".{out_dir.name}.checkpoints"
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+def read_records(path: Path | None, what: str) -> list[dict[str, Any]]:
+    if path is None or not Path(path).is_file():
+        raise UserError(f"{what} dataset {path} not found")
+    records = list(read_jsonl(path))
+    if not records:
+        raise UserError(f"dataset {path} has no records")
+    return records
+
+
+def load_tokenizer(model_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    _check_model_dir(model_dir)
+    try:
+        return AutoTokenizer.from_pretrained(str(model_dir))
+    except Exception as exc:  # noqa: BLE001 - any loader failure is a bad model dir for the user
+        raise UserError(f"model dir {model_dir}: cannot load its tokenizer ({_first_line(exc)})") from None
+
+
+def load_model(model_dir: Path, dtype: Any = "auto") -> Any:
+    from transformers import AutoModelForCausalLM
+
+    _check_model_dir(model_dir)
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"model dir {model_dir}: cannot load the model ({_first_line(exc)})") from None
+
+
+def _check_model_dir(model_dir: Path) -> None:
+    if not (Path(model_dir) / "config.json").is_file():
+        raise UserError(f"model dir {model_dir} not found or has no config.json")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+# ----------------------------------------------------------------------------------- CPT tokenization
+def doc_start_ids(tokenizer: Any) -> list[int]:
+    """A start token before every document, so the first text token is predicted (and scored) too."""
+    if tokenizer.bos_token_id is not None:
+        return [tokenizer.bos_token_id]
+    tid = tokenizer.convert_tokens_to_ids(DOC_END)
+    return [tid] if tid is not None and tid != tokenizer.unk_token_id else []
+
+
+def doc_end_ids(tokenizer: Any) -> list[int]:
+    """Documents end with `<|endoftext|>` where the vocabulary has it (TRL would append the chat eos `<|im_end|>`)."""
+    tid = tokenizer.convert_tokens_to_ids(DOC_END)
+    if tid is not None and tid != tokenizer.unk_token_id:
+        return [tid]
+    return [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+
+
+def cpt_example(tokenizer: Any, context: str, text: str, with_context: bool, max_length: int) -> dict[str, list[int]]:
+    """`start + context + text + end` as ids, with completion_mask 1 on text + end only.
+
+    Context and text are tokenized separately (no token straddles the boundary, unlike TRL's string
+    prompt-completion path) and without the tokenizer's own special tokens, so the layout is the same for any
+    tokenizer; per_position_loss uses this same function.
+    """
+    start = doc_start_ids(tokenizer)
+    ctx = tokenizer(context, add_special_tokens=False)["input_ids"] if with_context and context else []
+    ctx = ctx[-(max_length // 2):] if len(ctx) > max_length // 2 else ctx  # keep room for the document
+    body = tokenizer(text, add_special_tokens=False)["input_ids"] + doc_end_ids(tokenizer)
+    prefix = start + ctx
+    ids = (prefix + body)[:max_length]
+    mask = ([0] * len(prefix) + [1] * len(body))[:max_length]
+    return {"input_ids": ids, "completion_mask": mask}
+
+
+def _cpt_dataset(records: list[dict[str, Any]], tokenizer: Any, cfg: StageConfig, path: Path) -> Any:
+    from datasets import Dataset
+
+    rows = []
+    for i, r in enumerate(records):
+        if not isinstance(r.get("text"), str):
+            raise UserError(f"dataset {path} record {i + 1} has no 'text' string (expected {{'context', 'text'}})")
+        if r["text"]:
+            rows.append(cpt_example(tokenizer, r.get("context") or "", r["text"], bool(cfg.context_aware),
+                                    cfg.max_length))
+    if not rows:
+        raise UserError(f"dataset {path} has no records with text")
+    return Dataset.from_list(rows)
+
+
+def _sft_dataset(records: list[dict[str, Any]], path: Path) -> Any:
+    from datasets import Dataset
+
+    for i, r in enumerate(records):
+        msgs = r.get("messages")
+        if not isinstance(msgs, list) or not any(m.get("role") == "assistant" for m in msgs):
+            raise UserError(f"dataset {path} record {i + 1} needs 'messages' with an assistant turn")
+    return Dataset.from_list([{"messages": r["messages"]} for r in records])
+
+
+def _dpo_dataset(records: list[dict[str, Any]], path: Path) -> Any:
+    from datasets import Dataset
+
+    for i, r in enumerate(records):
+        if not all(isinstance(r.get(k), list) and r.get(k) for k in ("prompt", "chosen", "rejected")):
+            raise UserError(f"dataset {path} record {i + 1} needs 'prompt', 'chosen' and 'rejected' message lists")
+    return Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in records])
+
+
+def build_dataset(cfg: StageConfig, path: Path, tokenizer: Any, what: str = "train") -> Any:
+    records = read_records(path, what)
+    if cfg.stage in ("base", "cpt"):
+        return _cpt_dataset(records, tokenizer, cfg, path)
+    if cfg.stage == "sft":
+        return _sft_dataset(records, path)
+    return _dpo_dataset(records, path)
+
+
+# --------------------------------------------------------------------------------------------- trainer
+def _common_args(cfg: StageConfig, ckpt: Path, has_eval: bool) -> dict[str, Any]:
+    import torch
+
+    return {
+        "output_dir": str(ckpt), "learning_rate": cfg.learning_rate, "lr_scheduler_type": cfg.lr_scheduler_type,
+        "warmup_steps": cfg.warmup_ratio, "weight_decay": cfg.weight_decay, "num_train_epochs": cfg.num_train_epochs,
+        "max_steps": cfg.max_steps, "per_device_train_batch_size": cfg.per_device_train_batch_size,
+        "per_device_eval_batch_size": cfg.per_device_train_batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps, "max_length": cfg.max_length,
+        "seed": cfg.seed, "logging_steps": cfg.logging_steps, "logging_first_step": True,
+        "save_strategy": "steps", "save_steps": cfg.save_steps, "save_total_limit": cfg.save_total_limit,
+        "eval_strategy": "steps" if has_eval else "no", "eval_steps": cfg.save_steps if has_eval else None,
+        "bf16": bool(cfg.bf16), "use_cpu": not torch.cuda.is_available(),
+        "gradient_checkpointing": cfg.gradient_checkpointing, "dataloader_num_workers": 0, "report_to": [],
+        "include_num_input_tokens_seen": "non_padding", "disable_tqdm": True, "remove_unused_columns": True,
+    }
+
+
+def _peft_config(cfg: StageConfig) -> Any:
+    if cfg.method != "lora":
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+
+
+def _make_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, ckpt: Path,
+                  callbacks: list[Any]) -> Any:
+    trainer = _new_trainer(cfg, model, tokenizer, train_ds, eval_ds, ckpt, callbacks)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # disable_tqdm adds it; ProgressLogCallback prints a shorter line
+    return trainer
+
+
+def _new_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, ckpt: Path,
+                 callbacks: list[Any]) -> Any:
+    common = _common_args(cfg, ckpt, eval_ds is not None)
+    if cfg.stage == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        args = DPOConfig(**common, beta=cfg.beta)
+        return DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                          processing_class=tokenizer, peft_config=_peft_config(cfg), callbacks=callbacks)
+    from trl import SFTConfig, SFTTrainer
+
+    lm = cfg.stage in ("base", "cpt")
+    args = SFTConfig(**common, packing=cfg.packing, completion_only_loss=True if lm else None,
+                     assistant_only_loss=not lm)
+    return SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+                      peft_config=_peft_config(cfg), callbacks=callbacks)
+
+
+def make_trainer(cfg: StageConfig, callbacks: list[Any] | None = None) -> Any:
+    """The configured TRL trainer without training it (tests inspect its datasets and collator)."""
+    cfg = cfg.resolved()
+    tokenizer = load_tokenizer(cfg.model_in)
+    _check_template(cfg, tokenizer)
+    train_ds = build_dataset(cfg, cfg.train_file, tokenizer)
+    eval_ds = build_dataset(cfg, cfg.eval_file, tokenizer, "eval") if cfg.eval_file else None
+    model = load_model(cfg.model_in, _train_dtype(cfg))
+    return _make_trainer(cfg, model, tokenizer, train_ds, eval_ds, checkpoint_dir(cfg.out_dir), callbacks or [])
+
+
+def _train_dtype(cfg: StageConfig) -> Any:
+    """fp32 on CPU (bf16 matmuls are slow there); on GPU LoRA loads the frozen base in bf16, full keeps fp32 masters."""
+    import torch
+
+    return torch.bfloat16 if cfg.bf16 and cfg.method == "lora" else torch.float32
+
+
+def _check_template(cfg: StageConfig, tokenizer: Any) -> None:
+    if cfg.stage in ("sft", "dpo") and not tokenizer.chat_template:
+        raise UserError(f"model dir {cfg.model_in} has no chat template (save the tokenizer with train/chat.py's)")
+    if cfg.stage == "sft" and "generation" not in tokenizer.chat_template:
+        raise UserError(f"model dir {cfg.model_in}: chat template lacks {{% generation %}} markers for assistant-only loss")
+
+
+# -------------------------------------------------------------------------------------------- run
+def train_stage(cfg: StageConfig, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train one stage, merge, write `out_dir` atomically; resumes from checkpoints; a finished run is a no-op."""
+    cfg = cfg.resolved()
+    done = _finished(cfg)
+    if done is not None:
+        return done
+    ckpt = checkpoint_dir(cfg.out_dir)
+    progress = ProgressLogCallback(ckpt / LOG_NAME, show=cfg.show_progress)
+    trainer = make_trainer(cfg, [progress, *(callbacks or [])])  # validates model and data before touching disk
+    _guard_checkpoints(cfg, ckpt)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    resume = ckpt.is_dir() and get_last_checkpoint(str(ckpt)) is not None
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    wall, tokens = progress.session_rate(trainer.state)
+    eval_loss = trainer.evaluate()["eval_loss"] if trainer.eval_dataset is not None else None
+    summary = _summary(cfg, trainer.state, progress.log_path, wall, tokens, eval_loss)
+    staging = ckpt / "final"
+    trainer.save_model(str(staging))  # gathers FSDP shards; an adapter for LoRA, the full model otherwise
+    if trainer.accelerator.is_main_process:
+        _export(cfg, staging, trainer.processing_class, summary, progress.log_path)
+        shutil.rmtree(ckpt, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    return summary
+
+
+def _finished(cfg: StageConfig) -> dict[str, Any] | None:
+    path = cfg.out_dir / SUMMARY_NAME
+    if not path.is_file():
+        if cfg.out_dir.exists() and any(cfg.out_dir.iterdir()):
+            raise UserError(f"output dir {cfg.out_dir} exists and is not a finished training run; choose another --out")
+        return None
+    summary = json.loads(path.read_text())
+    if summary.get("config") != cfg.identity():
+        raise UserError(f"output dir {cfg.out_dir} holds a model trained with another config; choose another --out")
+    return summary
+
+
+def _guard_checkpoints(cfg: StageConfig, ckpt: Path) -> None:
+    """Resume only a run with the same settings; a different one must not silently continue old optimizer state."""
+    marker = ckpt / "stage_config.json"
+    if marker.is_file():
+        if json.loads(marker.read_text()) != cfg.identity():
+            raise UserError(f"{ckpt} holds checkpoints of a run with other settings; delete it or rerun with those")
+        return
+    ckpt.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(marker, cfg.identity())
+
+
+def _summary(cfg: StageConfig, state: Any, log_path: Path, wall: float, tokens: int,
+             eval_loss: float | None) -> dict[str, Any]:
+    losses = [r["loss"] for r in read_log(log_path) if "loss" in r and math.isfinite(r["loss"])]
+    return {
+        "stage": cfg.stage, "method": cfg.method, "context_aware": cfg.context_aware if cfg.stage in ("base", "cpt")
+        else None, "steps": state.global_step, "train_loss_first": losses[0] if losses else None,
+        "train_loss_last": losses[-1] if losses else None, "eval_loss": eval_loss,
+        "tokens_seen": state.num_input_tokens_seen, "tokens_per_s": round(tokens / max(wall, 1e-9), 1),
+        "wall_s": round(wall, 2), "out_dir": str(cfg.out_dir), "config": cfg.identity(),
+    }
+
+
+def _export(cfg: StageConfig, staging: Path, tokenizer: Any, summary: dict[str, Any], log_path: Path) -> None:
+    """Merged plain checkpoint + tokenizer (with chat template) + summary, renamed into place in one step."""
+    tmp = cfg.out_dir.parent / f".{cfg.out_dir.name}.tmp-{int(time.time())}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    if cfg.method == "lora":
+        from peft import PeftModel
+
+        base = load_model(cfg.model_in, "auto")
+        PeftModel.from_pretrained(base, str(staging)).merge_and_unload().save_pretrained(str(tmp))
+    else:
+        load_model(staging, "auto").save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    shutil.copy(log_path, tmp / LOG_NAME)
+    atomic_write_json(tmp / SUMMARY_NAME, summary)
+    if cfg.out_dir.exists():
+        shutil.rmtree(cfg.out_dir)
+    tmp.rename(cfg.out_dir)
+
+
+def load_stage_config(stage: str, overrides: dict[str, Any], config_file: Path | None = None) -> StageConfig:
+    """YAML (e.g. configs/train/paper-sft.yaml) first, then the non-None CLI flags; one-line errors."""
+    from agentdistill.config import build, load_yaml
+
+    data: dict[str, Any] = load_yaml(config_file) if config_file else {}
+    if data.get("stage", stage) != stage:
+        raise UserError(f"config file {config_file} is for stage {data['stage']!r}, not {stage!r}")
+    data["stage"] = stage
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return build(StageConfig, data)

@@ -1,0 +1,175 @@
+"""Datasets built from a small real simulation: splits, targets, mutators, curated cases, CPT mix, CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentdistill.config import SimulateConfig
+from agentdistill.data.build import build_datasets
+from agentdistill.data.curated import load_curated
+from agentdistill.data.gate import JudgeGate, episode_from_input
+from agentdistill.data.messages import refined_message, teacher_message
+from agentdistill.data.mutators import REGISTRY, MutationInput
+from agentdistill.domain.dealership import DealershipDomain
+from agentdistill.simulate.runner import simulate
+from agentdistill.simulate.store import TraceStore
+
+RATIO = 0.3
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("dsrun")
+    simulate(SimulateConfig(episodes=120, workers=1, error_rate=0.1), root, show_progress=False)
+    build_datasets(root, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def episodes(run: Path) -> list[dict]:
+    return list(TraceStore(run).episodes())
+
+
+@pytest.fixture(scope="module")
+def gate() -> JudgeGate:
+    return JudgeGate(DealershipDomain())
+
+
+def test_layout_and_stats(run: Path) -> None:
+    ds = run / "datasets"
+    for kind in ("cpt", "sft", "dpo"):
+        for split in ("train", "val"):
+            assert (ds / kind / f"{split}.jsonl").exists()
+    stats = json.loads((ds / "stats.json").read_text())
+    assert stats["sft"]["records"]["train"] > 0 and stats["dpo"]["records"]["val"] > 0
+    assert stats["dpo"]["by_source"]["curated"] >= 50
+    assert "mutator_dropped_judge_accepted" in stats["dpo"] and "duplicates_removed" in stats["sft"]
+
+
+def test_no_episode_in_both_splits(run: Path) -> None:
+    ids = {split: {r["episode_id"] for kind in ("sft", "dpo") for r in _read(run / "datasets" / kind / f"{split}.jsonl")}
+           for split in ("train", "val")}
+    assert ids["train"] and ids["val"]
+    assert not ids["train"] & ids["val"]
+    assert not any(i.startswith("curated:") for i in ids["val"])
+
+
+def test_sft_target_is_refined_exactly_when_wrong(run: Path, episodes: list[dict]) -> None:
+    calls: dict[tuple[str, str], list[dict]] = {}
+    for ep in episodes:
+        for c in ep["calls"]:
+            calls.setdefault((ep["episode_id"], json.dumps(c["messages"][:2], sort_keys=True)), []).append(c)
+    records = _read(run / "datasets/sft/train.jsonl") + _read(run / "datasets/sft/val.jsonl")
+    assert any(r["target_source"] == "refined" for r in records)
+    for r in records:
+        candidates = calls[(r["episode_id"], json.dumps(r["messages"][:2], sort_keys=True))]
+        match = [c for c in candidates if len(c["messages"]) == len(r["messages"]) - 1]
+        assert match, "record without a source call"
+        wanted = [(refined_message(c), "refined") if c["verdict"]["correct"] is False else (teacher_message(c), "teacher")
+                  for c in match]
+        assert (r["messages"][-1], r["target_source"]) in wanted
+
+
+def test_executor_targets_well_formed(run: Path) -> None:
+    records = [r for r in _read(run / "datasets/sft/train.jsonl") if r["agent"] == "executor"]
+    assert records
+    for r in records:
+        target = r["messages"][-1]
+        assert target["role"] == "assistant"
+        if target.get("tool_calls"):
+            assert target["content"] == "" and len(target["tool_calls"]) == 1
+            tc = target["tool_calls"][0]
+            assert tc["type"] == "function" and tc["id"] and tc["function"]["name"]
+            args = json.loads(tc["function"]["arguments"])
+            assert isinstance(args, dict) and tc["function"]["arguments"] == json.dumps(args, sort_keys=True)
+        else:
+            assert target["content"] == "DONE"
+
+
+def test_mutators_cover_every_rule_and_argument_error() -> None:
+    rules = {m.rule for m in REGISTRY.values()}
+    assert {f"R{i}" for i in range(1, 17)} <= rules
+    for kind in ("stock_number", "date", "time", "customer_id", "amount_or_term", "missing_argument"):
+        assert f"exec_wrong_{kind}" in REGISTRY or f"exec_{kind}" in REGISTRY
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_mutator_output_rejected_by_judge(name: str, episodes: list[dict], gate: JudgeGate) -> None:
+    m = REGISTRY[name]
+    outputs = 0
+    for ep in episodes:
+        for call in ep["calls"]:
+            if call["agent"] != m.agent or not call["verdict"]["correct"] or outputs >= 25:
+                continue
+            out = m(MutationInput(call, ep, gate.world, random.Random(outputs)))
+            if out is None:
+                continue
+            outputs += 1
+            assert gate.rejects(call, out[0], out[1], ep), f"{name}: judge accepted {out}"
+    assert outputs > 0, f"{name} never applied"
+
+
+def test_curated_cases(gate: JudgeGate) -> None:
+    cases = load_curated()
+    assert len(cases) >= 50
+    for case in cases:
+        call = {"agent": case["agent"], "messages": case["prompt"], "turn": 0}
+        ep = episode_from_input(call)
+        for side, want in (("chosen", True), ("rejected", False)):
+            msg = case[side][0]
+            v = gate.verdict(call, msg.get("content") or "", msg.get("tool_calls") or [], ep)
+            assert v["correct"] is want, f"{case['id']} {side}: {v['reason']}"
+
+
+def test_cpt_context_and_public_ratio(run: Path) -> None:
+    train = _read(run / "datasets/cpt/train.jsonl")
+    assert all(r["context"].startswith("[") and r["context"].endswith("]") and r["text"] for r in train)
+    assert {r["source"] for r in train} == {"domain", "public"}
+    pub = sum(len(r["text"]) for r in train if r["source"] == "public")
+    assert abs(pub / sum(len(r["text"]) for r in train) - RATIO) <= 0.05
+    assert any(r["context"].startswith("[public conversation |") for r in train)
+    assert any("vehicle listing" in r["context"] for r in train)
+
+
+def test_ppl_sets_disjoint_from_cpt(run: Path) -> None:
+    cpt = {r["text"] for split in ("train", "val") for r in _read(run / "datasets/cpt" / f"{split}.jsonl")}
+    for name in ("domain", "public"):
+        ppl = _read(run / "datasets/ppl" / f"{name}.jsonl")
+        assert ppl and not {r["text"] for r in ppl} & cpt
+
+
+def test_deterministic(run: Path, tmp_path: Path) -> None:
+    other = tmp_path / "copy"
+    shutil.copytree(run / "traces", other / "traces")
+    build_datasets(other, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False)
+    for path in sorted((run / "datasets").rglob("*.json*")):
+        rel = path.relative_to(run)
+        assert (other / rel).read_bytes() == path.read_bytes(), rel
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from agentdistill.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli(run: Path, tmp_path: Path) -> None:
+    ok = _cli("datasets", str(run), "--no-progress", "--val-fraction", "0.2")
+    assert ok.returncode == 0, ok.stderr
+    empty = _cli("datasets", str(tmp_path))
+    assert empty.returncode == 2 and "no traces found" in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "episodes-000.jsonl").write_text("")
+    none = _cli("datasets", str(tmp_path))
+    assert none.returncode == 2 and "has no records" in none.stderr and len(none.stderr.strip().splitlines()) == 1
