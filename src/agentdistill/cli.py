@@ -240,10 +240,11 @@ def serve(
 
     server = VLLMServer(ServeConfig(model=model, host=host, port=port, max_model_len=max_model_len,
                                     enforce_eager=enforce_eager, startup_timeout_s=timeout))
-    console.print(f"starting vLLM (log: {server.log_path}) ...")
+    server.check()
+    console.print(f"starting vLLM on {server.url} (about a minute on CPU) ...")
     server.start()
     console.print(f"serving {model} as '{server.config.served_model_name}' at {server.url}/v1 "
-                  f"(ready in {server.startup_s:.0f}s); Ctrl-C stops it")
+                  f"(ready in {server.startup_s:.0f}s, log: {server.log_path}); Ctrl-C stops it")
     print(server.curl_example(), flush=True)
     server.serve_forever()
 

@@ -157,7 +157,7 @@ class VLLMServer:
         self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_s: float | None = None
-        self.log_path = Path(config.log_path) if config.log_path else self._default_log_path()
+        self.log_path: Path | None = Path(config.log_path) if config.log_path else None  # temp file made in start()
         self._log: IO[bytes] | None = None
 
     def _default_log_path(self) -> Path:
@@ -205,15 +205,20 @@ class VLLMServer:
         return env
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> Self:
-        """Check cheaply, launch in its own process group, block until /health and /v1/models answer."""
-        if self.running:
-            return self
+    def check(self) -> None:
+        """The cheap checks `start` runs first (seconds, not a minute of vLLM start-up before the same error)."""
         check_checkpoint(self.config.model)
         if self.config.chat_template and not Path(self.config.chat_template).is_file():
             raise UserError(f"chat template {self.config.chat_template} does not exist")
         check_port_free(self.config.host, self.config.port)
         check_vllm_installed()
+
+    def start(self) -> Self:
+        """Check cheaply, launch in its own process group, block until /health and /v1/models answer."""
+        if self.running:
+            return self
+        self.check()
+        self.log_path = self.log_path or self._default_log_path()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")  # closed in stop()
         t0 = time.monotonic()
