@@ -24,15 +24,13 @@ app.add_typer(bench_app, name="bench")
 console = Console()
 
 PLANNED = {
-    "eval": "per-role scores, end-to-end and stress pass rates",
     "optimize": "EAGLE-3 drafter and W8A8 quantization",
     "report": "HTML report with plots",
 }
 
 
 def _not_built(stage: str) -> None:
-    raise UserError(f"'{stage}' is not built yet ({PLANNED[stage]}); available now: domain, simulate, verify, "
-                    "bench simulate, run")
+    raise UserError(f"'{stage}' is not built yet ({PLANNED[stage]}); see 'agentdistill --help' for what is")
 
 
 for _stage in PLANNED:
@@ -305,11 +303,46 @@ def run(
     from agentdistill.pipeline import run_pipeline
 
     result = run_pipeline(preset, out, workers=workers, show_progress=progress)
-    _print_summary(result["train"], "train conversations")
-    _print_summary(result["stress"], "stress suite (teacher)")
-    for stage, note in result["skipped"].items():
-        console.print(f"[dim]{stage}: not built yet ({note})[/dim]")
-    console.print(f"run directory: {result['run_dir']}")
+    _print_summary(result["train"], "train conversations (scripted teacher)")
+    print(result["comparison"]["markdown"])
+    console.print(f"timings (s): {json.dumps(result['timings_s'])}")
+    console.print(f"run directory: {result['run_dir']} (run_summary.json, eval/comparison.md)")
+
+
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate a model driving the MAS; compare models.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("model")
+def eval_model(
+    model: Annotated[str, typer.Argument(help="'scripted' (the teacher), an OpenAI-compatible URL, or a checkpoint dir.")],
+    run_dir: Annotated[Path, typer.Option("--run", help="Run directory (results go to RUN/eval/NAME).")],
+    name: Annotated[str, typer.Option(help="Name of this model in the comparison.")] = "model",
+    heldout: Annotated[int, typer.Option(help="Held-out conversations.")] = 70,
+    stress: Annotated[int, typer.Option(help="Stress scenarios (the suite has 120).")] = 120,
+    trials: Annotated[int, typer.Option(help="Trials per scenario (pass^k).")] = 1,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of the model.")] = 0.0,
+    workers: Annotated[int, typer.Option(help="Concurrent conversations against an endpoint.")] = 8,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run the MAS with one model on held-out conversations and the stress suite; write RUN/eval/NAME."""
+    from agentdistill.evaluate.run_eval import evaluate_model
+
+    if not 0 <= stress <= 120:
+        raise UserError(f"--stress must be between 0 and 120 (the suite's size), got {stress}")
+    result = evaluate_model(model, run_dir, name, heldout_episodes=heldout, stress_episodes=stress, trials=trials,
+                            temperature=temperature, workers=workers, show_progress=progress)
+    console.print_json(json.dumps(result))
+
+
+@eval_app.command("compare")
+def eval_compare(run_dir: Annotated[Path, typer.Argument(help="Run directory with eval/*/summary.json.")]) -> None:
+    """The comparison table (JSON + markdown) across every evaluated model of a run."""
+    from agentdistill.evaluate.compare import comparison
+
+    if not (run_dir / "eval").is_dir():
+        raise UserError(f"no evaluations in {run_dir}/eval (run 'agentdistill eval model ... --run {run_dir}')")
+    print(comparison(run_dir / "eval")["markdown"])
 
 
 def main() -> None:

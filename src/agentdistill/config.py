@@ -41,7 +41,7 @@ class SimulateConfig(BaseModel):
     judge_model: str | None = None
     trials: int = Field(1, ge=1, le=32)  # k trials per scenario, for pass^k
     temperature: float = Field(0.0, ge=0.0, le=2.0)  # sampling of an endpoint teacher/student
-    max_tokens: int = Field(768, ge=16)  # per agent call, for an endpoint
+    max_tokens: int = Field(384, ge=16)  # per agent call, for an endpoint (plans are ~100 tokens here)
     error_rate: float = Field(0.03, ge=0.0, le=1.0)
     error_mix: dict[str, float] = Field(default_factory=dict)
     domain: DomainConfig = Field(default_factory=DomainConfig)

@@ -65,6 +65,7 @@ class StageConfig(BaseModel):
     save_steps: int = Field(50, ge=1)
     save_total_limit: int = Field(2, ge=1)
     packing: bool = False
+    max_records: int | None = Field(None, ge=1)  # train on a seeded sample of this many records (CPU budgets)
     bf16: bool | None = None  # default: bf16 on a CUDA GPU that supports it, fp32 otherwise
     gradient_checkpointing: bool = False
     show_progress: bool = True
@@ -206,6 +207,10 @@ def _dpo_dataset(records: list[dict[str, Any]], path: Path) -> Any:
 
 def build_dataset(cfg: StageConfig, path: Path, tokenizer: Any, what: str = "train") -> Any:
     records = read_records(path, what)
+    if cfg.max_records and len(records) > cfg.max_records:
+        import random
+
+        records = random.Random(cfg.seed).sample(records, cfg.max_records)
     if cfg.stage in ("base", "cpt"):
         return _cpt_dataset(records, tokenizer, cfg, path)
     if cfg.stage == "sft":
@@ -271,12 +276,20 @@ def _new_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, ev
 def make_trainer(cfg: StageConfig, callbacks: list[Any] | None = None) -> Any:
     """The configured TRL trainer without training it (tests inspect its datasets and collator)."""
     cfg = cfg.resolved()
+    if not cfg.show_progress:
+        import datasets
+
+        datasets.disable_progress_bars()
     tokenizer = load_tokenizer(cfg.model_in)
     _check_template(cfg, tokenizer)
     train_ds = build_dataset(cfg, cfg.train_file, tokenizer)
     eval_ds = build_dataset(cfg, cfg.eval_file, tokenizer, "eval") if cfg.eval_file else None
     model = load_model(cfg.model_in, _train_dtype(cfg))
-    return _make_trainer(cfg, model, tokenizer, train_ds, eval_ds, checkpoint_dir(cfg.out_dir), callbacks or [])
+    trainer = _make_trainer(cfg, model, tokenizer, train_ds, eval_ds, checkpoint_dir(cfg.out_dir), callbacks or [])
+    if len(trainer.train_dataset) == 0:
+        raise UserError(f"dataset {cfg.train_file}: no record keeps a trainable token within max_length "
+                        f"{cfg.max_length} (raise --max-length or use a tokenizer that compresses better)")
+    return trainer
 
 
 def _train_dtype(cfg: StageConfig) -> Any:
