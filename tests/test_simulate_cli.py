@@ -332,21 +332,6 @@ def test_domain_json_and_policy():
 
 
 # ------------------------------------------------------------------------------------ run and bench
-def test_run_smoke_preset(tmp_path: Path):
-    out = tmp_path / "smoke"
-    res = cli("run", "--preset", "smoke", "--out", out, "--workers", "2", "--no-progress")
-    assert res.returncode == 0, res.stderr
-    assert (out / "config.yaml").is_file()
-    train = json.loads((out / "summary.json").read_text())
-    assert train["episodes"] == 70
-    assert len(shard_lines(out)) == 70
-    stress = json.loads((out / "eval" / "stress-teacher" / "summary.json").read_text())
-    assert stress["episodes"] == 12
-    assert stress["turns_per_episode"] == 10
-    ids = [r["episode_id"] for r in records(out / "eval" / "stress-teacher")]
-    assert len(set(ids)) == 12 and all(i.startswith("stress-") for i in ids)
-
-
 def test_bench_simulate_json(tmp_path: Path):
     out = tmp_path / "bench" / "simulate.json"
     res = cli("bench", "simulate", "--episodes", "30", "--workers", "2", "--out", out, "--no-progress")

@@ -46,10 +46,10 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "smoke": Preset(episodes=70, heldout=4, stress=2, model="nano", vocab=4096, expand_every=2, base_steps=6,
+    "smoke": Preset(episodes=40, heldout=2, stress=1, model="nano", vocab=4096, expand_every=2, base_steps=6,
                     cpt_steps=6, sft_steps=12, dpo_steps=4, batch=2, lora_r=16, eval_models=("dpo",), ablation=False),
-    "default": Preset(episodes=1500, heldout=35, stress=24, model="nano", vocab=8192, expand_every=2, base_steps=60,
-                      cpt_steps=60, sft_steps=450, dpo_steps=60, batch=4, lora_r=64,
+    "default": Preset(episodes=1000, heldout=35, stress=24, model="nano", vocab=8192, expand_every=2, base_steps=40,
+                      cpt_steps=60, sft_steps=360, dpo_steps=40, batch=4, lora_r=64,
                       eval_models=("base", "cpt", "sft", "dpo"), ablation=False),
     "quality": Preset(episodes=7172, heldout=140, stress=120, model="micro", vocab=8192, expand_every=3,
                       base_steps=400, cpt_steps=400, sft_steps=4000, dpo_steps=600, batch=4, lora_r=128,
@@ -208,12 +208,12 @@ class Pipeline:
         training = {"base": base}
         training["cpt"] = self._timed("cpt", self._train, "cpt", expanded, "cpt", "cpt", self.p.cpt_steps)
         training["sft"] = self._timed("sft", self._train, "sft", self.paths.model("cpt"), "sft", "sft",
-                                      self.p.sft_steps, lora_r=self.p.lora_r)
+                                      self.p.sft_steps, lora_r=self.p.lora_r, learning_rate=1e-3)
         training["dpo"] = self._timed("dpo", self._train, "dpo", self.paths.model("sft"), "dpo", "dpo",
                                       self.p.dpo_steps, lora_r=max(8, self.p.lora_r // 2))
         if self.p.ablation:
             training["sft_nocpt"] = self._timed("sft (no CPT)", self._train, "sft", expanded, "sft_nocpt", "sft",
-                                                self.p.sft_steps, lora_r=self.p.lora_r)
+                                                self.p.sft_steps, lora_r=self.p.lora_r, learning_rate=1e-3)
             training["dpo_nocpt"] = self._timed("dpo (no CPT)", self._train, "dpo", self.paths.model("sft_nocpt"),
                                                 "dpo_nocpt", "dpo", self.p.dpo_steps, lora_r=max(8, self.p.lora_r // 2))
         figure5 = self._timed("figure 5 (per-position loss)", self.figure5, expanded)

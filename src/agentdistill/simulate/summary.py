@@ -8,7 +8,6 @@ from typing import Any
 
 from agentdistill.fileio import atomic_write_json
 
-
 ROLES = ("understander", "planner", "evaluator", "executor", "explainer")
 
 

@@ -1,0 +1,39 @@
+"""`agentdistill run --preset smoke`: every stage chained, a real vLLM server included (the slowest test)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
+    out = tmp_path / "smoke"
+    res = subprocess.run([sys.executable, "-m", "agentdistill.cli", "run", "--preset", "smoke", "--out", str(out),
+                          "--workers", "2", "--no-progress"], capture_output=True, text=True, timeout=420)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+    assert json.loads((out / "summary.json").read_text())["episodes"] == 40
+    stats = json.loads((out / "datasets" / "stats.json").read_text())
+    assert stats["sft"]["records"]["train"] > 0 and stats["dpo"]["records"]["train"] > 0
+    for stage in ("tokenizer", "base", "base_expanded", "cpt", "cpt_plain", "sft", "dpo"):
+        assert (out / "models" / stage).is_dir(), stage
+    for stage in ("base", "cpt", "sft", "dpo"):
+        assert (out / "models" / stage / "config.json").is_file()
+        assert not list((out / "models" / stage).glob("adapter_*")), "LoRA must be merged"
+    base_layers = json.loads((out / "models" / "base" / "config.json").read_text())["num_hidden_layers"]
+    expanded = json.loads((out / "models" / "cpt" / "config.json").read_text())["num_hidden_layers"]
+    assert expanded == base_layers + base_layers // 2  # one zero-initialised block after every 2
+    summary = json.loads((out / "run_summary.json").read_text())
+    for stage in ("base", "cpt", "sft", "dpo"):
+        assert summary["training"][stage]["steps"] > 0
+    fig5 = summary["figure5"]
+    curve = fig5["context_aware_cpt"]["with_context"]
+    assert len(curve) == 48 and all(math.isfinite(x) for x in curve[:5])
+    dpo = json.loads((out / "eval" / "dpo" / "summary.json").read_text())
+    assert dpo["heldout"]["episodes"] == 2 and dpo["stress"]["episodes"] == 1
+    assert set(dpo["perplexity"]) == {"domain", "public"}
+    table = (out / "eval" / "comparison.md").read_text()
+    assert "| teacher |" in table and "| dpo |" in table
