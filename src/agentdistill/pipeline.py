@@ -100,13 +100,15 @@ class Pipeline:
             return json.loads(stats.read_text())
         return build_datasets(self.paths.root, show_progress=self.show)
 
-    def tokenizer(self) -> Path:
+    def tokenizer(self, out: Path | None = None, vocab: int | None = None) -> Path:
         from agentdistill.train.tokenizer import train_tokenizer
 
-        out = self.paths.model("tokenizer")
+        out = out or self.paths.model("tokenizer")
         if (out / "tokenizer.json").exists():
             return out
         rng = random.Random(0)
+        if not self.paths.dataset("sft").exists():
+            raise UserError(f"no SFT dataset in {self.paths.datasets} (run 'agentdistill datasets {self.paths.root}')")
         sft = list(read_jsonl(self.paths.dataset("sft")))
         sample = rng.sample(sft, min(len(sft), 3000))
 
@@ -120,7 +122,7 @@ class Pipeline:
                 yield rec["context"]
                 yield rec["text"]
 
-        train_tokenizer(texts(), out, vocab_size=self.p.vocab)
+        train_tokenizer(texts(), out, vocab_size=vocab or self.p.vocab)
         return out
 
     def public_only(self) -> Path:
