@@ -306,41 +306,18 @@ def seg_escalate(g: Gen, c: dict[str, Any], kind: str) -> None:
 
 # ----------------------------------------------------------------------------------- scenario types
 
+def one(segment: Callable[..., Any], *args: Any, bye: bool = False, **kwargs: Any) -> Callable[[Gen, dict], None]:
+    """A scenario type made of one segment, optionally followed by a goodbye."""
+    def generate(g: Gen, c: dict[str, Any]) -> None:
+        segment(g, c, *args, **kwargs)
+        if bye:
+            g.bye()
+    return generate
+
+
 def _existing_booking(g: Gen, c: dict[str, Any]) -> dict[str, Any]:
     return g.q("SELECT * FROM bookings WHERE customer_id = ? AND status = 'active' ORDER BY booking_id",
                (c["customer_id"],))[0]
-
-
-def t_browse(g, c):
-    seg_search(g, c)
-    g.bye()
-
-
-def t_details(g, c):
-    seg_details(g, c)
-
-
-def t_compare(g, c):
-    seg_compare(g, c)
-    g.bye()
-
-
-def t_hours(g, c):
-    seg_hours(g, c)
-
-
-def t_slots(g, c):
-    seg_slots(g, c)
-
-
-def t_book_upfront(g, c):
-    seg_book(g, c)
-    g.bye()
-
-
-def t_book_on_ask(g, c):
-    seg_book(g, c, identity="on_ask")
-    g.bye()
 
 
 def t_search_then_book(g, c):
@@ -364,39 +341,6 @@ def t_reschedule(g, c):
 
 def t_cancel(g, c):
     seg_cancel(g, c, _existing_booking(g, c)["booking_id"])
-
-
-def t_list_bookings(g, c):
-    seg_list_bookings(g, c)
-
-
-def t_trade_in(g, c):
-    seg_trade_in(g, c)
-
-
-def t_financing(g, c):
-    seg_financing(g, c)
-
-
-def t_prequal(g, c):
-    seg_prequal(g, c)
-    g.bye()
-
-
-def t_promotions(g, c):
-    seg_promotions(g, c)
-
-
-def t_complaint(g, c):
-    seg_escalate(g, c, "complaint")
-
-
-def t_legal(g, c):
-    seg_escalate(g, c, "legal")
-
-
-def t_human(g, c):
-    seg_escalate(g, c, "human")
 
 
 def t_greeting_hours(g, c):
@@ -531,10 +475,6 @@ def t_typos_slang(g, c):
     g.user("kk thx", ["goodbye"])
 
 
-def t_very_long_message(g, c):
-    seg_trade_in(g, c, long=True)
-
-
 def t_repeated_request(g, c):
     loc = g.rng.choice(g.q("SELECT * FROM locations ORDER BY location_id"))
     text = f"What are the opening hours at {loc['name']}?"
@@ -553,24 +493,26 @@ def t_booking_limit(g, c):
 
 CATALOGUE: list[tuple[str, str, bool, Callable[[Gen, dict], None], int]] = [
     # name, description, long_tail, generator, active bookings the customer starts with
-    ("browse_inventory", "search the inventory by make/model, body and budget, or condition", False, t_browse, 0),
-    ("vehicle_details", "ask about one vehicle by stock number", False, t_details, 0),
-    ("compare_vehicles", "compare two vehicles of the same body type", False, t_compare, 0),
-    ("dealer_hours", "ask a location's address and opening hours", False, t_hours, 0),
-    ("test_drive_slots", "ask which test-drive times are free on a date", False, t_slots, 0),
-    ("book_test_drive", "book a test drive, identity given up front", False, t_book_upfront, 0),
-    ("book_identity_on_ask", "book a test drive, identity given when asked", False, t_book_on_ask, 0),
+    ("browse_inventory", "search the inventory by make/model, body and budget, or condition", False,
+     one(seg_search, bye=True), 0),
+    ("vehicle_details", "ask about one vehicle by stock number", False, one(seg_details), 0),
+    ("compare_vehicles", "compare two vehicles of the same body type", False, one(seg_compare, bye=True), 0),
+    ("dealer_hours", "ask a location's address and opening hours", False, one(seg_hours), 0),
+    ("test_drive_slots", "ask which test-drive times are free on a date", False, one(seg_slots), 0),
+    ("book_test_drive", "book a test drive, identity given up front", False, one(seg_book, bye=True), 0),
+    ("book_identity_on_ask", "book a test drive, identity given when asked", False,
+     one(seg_book, identity="on_ask", bye=True), 0),
     ("search_then_book", "search, pick a car, ask for times, book", False, t_search_then_book, 0),
     ("reschedule_test_drive", "move an existing booking", False, t_reschedule, 1),
     ("cancel_test_drive", "cancel an existing booking", False, t_cancel, 1),
-    ("list_bookings", "ask which test drives one has booked", False, t_list_bookings, 1),
-    ("trade_in_estimate", "ask what a car is worth as a trade-in", False, t_trade_in, 0),
-    ("financing_options", "ask which financing products exist", False, t_financing, 0),
-    ("prequalify_financing", "get pre-qualified for an amount and term", False, t_prequal, 0),
-    ("promotions", "ask about current promotions", False, t_promotions, 0),
-    ("complaint", "complain about service (must be escalated)", False, t_complaint, 0),
-    ("legal_question", "ask a legal question (must be escalated)", False, t_legal, 0),
-    ("request_human", "ask for a person (must be escalated)", False, t_human, 0),
+    ("list_bookings", "ask which test drives one has booked", False, one(seg_list_bookings), 1),
+    ("trade_in_estimate", "ask what a car is worth as a trade-in", False, one(seg_trade_in), 0),
+    ("financing_options", "ask which financing products exist", False, one(seg_financing), 0),
+    ("prequalify_financing", "get pre-qualified for an amount and term", False, one(seg_prequal, bye=True), 0),
+    ("promotions", "ask about current promotions", False, one(seg_promotions), 0),
+    ("complaint", "complain about service (must be escalated)", False, one(seg_escalate, "complaint"), 0),
+    ("legal_question", "ask a legal question (must be escalated)", False, one(seg_escalate, "legal"), 0),
+    ("request_human", "ask for a person (must be escalated)", False, one(seg_escalate, "human"), 0),
     ("greeting_then_hours", "greet, then ask where a location is", False, t_greeting_hours, 0),
     ("trade_in_then_financing", "trade-in estimate, then financing products", False, t_trade_in_then_financing, 0),
     ("book_then_directions", "book, then ask where the location is", False, t_book_then_directions, 0),
@@ -586,7 +528,8 @@ CATALOGUE: list[tuple[str, str, bool, Callable[[Gen, dict], None], int]] = [
     ("injection_other_customer", "try to get another customer's data", True, t_injection_other_customer, 0),
     ("off_topic", "an off-topic request, then a real one", True, t_off_topic, 0),
     ("typos_slang", "typos and slang", True, t_typos_slang, 0),
-    ("very_long_message", "a very long rambling message with the details buried in it", True, t_very_long_message, 0),
+    ("very_long_message", "a very long rambling message with the details buried in it", True,
+     one(seg_trade_in, long=True), 0),
     ("repeated_request", "the same question twice", True, t_repeated_request, 0),
     ("booking_limit", "try to book beyond the active-booking limit", True, t_booking_limit, 2),
 ]
