@@ -176,6 +176,9 @@ class Pipeline:
             "plain_summary": plain,
         }
         atomic_write_json(out, result)
+        from agentdistill.evaluate.plots import plot_position_loss
+
+        plot_position_loss(result, out.with_suffix(".png"))
         return result
 
     def evaluate(self, names: list[str]) -> dict[str, Any]:
