@@ -7,3 +7,9 @@ class UserError(Exception):
 
 class EndpointError(UserError):
     """An OpenAI-compatible endpoint could not be reached or kept failing after retries."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (or its type), for one-line user errors."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

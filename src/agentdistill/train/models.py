@@ -19,7 +19,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 from transformers.tokenization_utils_base import AddedToken
 
-from agentdistill.errors import UserError
+from agentdistill.errors import UserError, first_line
 from agentdistill.train.chat import TOOL_CALL_END, TOOL_CALL_START
 from agentdistill.train.tokenizer import apply_student_chat_template
 
@@ -200,11 +200,6 @@ def check_checkpoint_dir(path: Path) -> None:
         raise UserError(f"corrupt checkpoint {path}: config.json is not valid JSON ({exc})") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def load_checkpoint(path: str | Path) -> tuple[LlamaForCausalLM, PreTrainedTokenizerBase]:
     """Load any local HF causal-LM checkpoint and its tokenizer (float32, eval mode); one-line errors."""
     path = Path(path)
@@ -212,11 +207,11 @@ def load_checkpoint(path: str | Path) -> tuple[LlamaForCausalLM, PreTrainedToken
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     except Exception as exc:  # safetensors, torch and transformers raise many types for a damaged file
-        raise UserError(f"corrupt checkpoint {path}: cannot load weights ({_first_line(exc)})") from None
+        raise UserError(f"corrupt checkpoint {path}: cannot load weights ({first_line(exc)})") from None
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except Exception as exc:
-        raise UserError(f"corrupt checkpoint {path}: cannot load tokenizer ({_first_line(exc)})") from None
+        raise UserError(f"corrupt checkpoint {path}: cannot load tokenizer ({first_line(exc)})") from None
     return model.eval(), tokenizer
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from agentdistill.errors import UserError
+from agentdistill.errors import UserError, first_line
 from agentdistill.train.chat import BOS, CHAT_TEMPLATE, IM_END, IM_START, PAD, TOOL_CALL_END, TOOL_CALL_START
 
 CONTROL_TOKENS = [BOS, IM_START, IM_END, PAD]
@@ -119,8 +119,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     try:
         tok = PreTrainedTokenizerFast.from_pretrained(str(path))
     except Exception as exc:  # tokenizers raises plain Exception for a damaged tokenizer.json
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"corrupt tokenizer in {path}: {first}") from None
+        raise UserError(f"corrupt tokenizer in {path}: {first_line(exc)}") from None
     if not tok.chat_template:
         apply_student_chat_template(tok)
     return tok

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentdistill.errors import UserError
+from agentdistill.errors import UserError, first_line
 from agentdistill.fileio import atomic_write_json, read_jsonl
 from agentdistill.train.callbacks import LOG_NAME, ProgressLogCallback, read_log
 
@@ -115,7 +115,7 @@ def load_tokenizer(model_dir: Path) -> Any:
     try:
         return AutoTokenizer.from_pretrained(str(model_dir))
     except Exception as exc:  # noqa: BLE001 - any loader failure is a bad model dir for the user
-        raise UserError(f"model dir {model_dir}: cannot load its tokenizer ({_first_line(exc)})") from None
+        raise UserError(f"model dir {model_dir}: cannot load its tokenizer ({first_line(exc)})") from None
 
 
 def load_model(model_dir: Path, dtype: Any = "auto") -> Any:
@@ -125,16 +125,12 @@ def load_model(model_dir: Path, dtype: Any = "auto") -> Any:
     try:
         return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
     except Exception as exc:  # noqa: BLE001
-        raise UserError(f"model dir {model_dir}: cannot load the model ({_first_line(exc)})") from None
+        raise UserError(f"model dir {model_dir}: cannot load the model ({first_line(exc)})") from None
 
 
 def _check_model_dir(model_dir: Path) -> None:
     if not (Path(model_dir) / "config.json").is_file():
         raise UserError(f"model dir {model_dir} not found or has no config.json")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 # ----------------------------------------------------------------------------------- CPT tokenization
