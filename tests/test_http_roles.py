@@ -216,32 +216,22 @@ def test_teacher_going_down_mid_episode_is_one_clean_error(domain):
     assert stop.count == 4
 
 
-def test_cli_teacher_going_down_mid_run_exits_2_with_one_line(domain, tmp_path: Path):
-    srv, stop = _server_going_down(domain, 25)
+def _simulate_while_teacher_dies(domain, out: Path, fail_after: int, workers: int):
+    """`agentdistill simulate` against a teacher endpoint that stops answering after `fail_after` requests."""
+    srv, stop = _server_going_down(domain, fail_after)
     try:
-        res = run_cli("simulate", "--teacher", srv.url, "--episodes", "20", "--workers", "1", "--scenario",
-                      "dealer_hours", "--out", tmp_path / "down", "--no-progress", timeout=90)
+        return run_cli("simulate", "--teacher", srv.url, "--episodes", "20", "--workers", str(workers), "--scenario",
+                       "dealer_hours", "--out", out, "--no-progress", timeout=90)
     finally:
         if stop.stopper is not None:
             stop.stopper.join(timeout=10)
         srv.stop()
+
+
+@pytest.mark.parametrize("workers, fail_after", [(1, 25), (2, 40)])
+def test_cli_teacher_going_down_mid_run_exits_2_with_one_line(domain, tmp_path: Path, workers: int, fail_after: int):
+    res = _simulate_while_teacher_dies(domain, tmp_path / "down", fail_after, workers)
     assert res.returncode == 2, res.stderr[-3000:]
     assert "Traceback" not in res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "unreachable" in lines[0], res.stderr
-
-
-def test_cli_teacher_going_down_with_two_workers_is_one_line(domain, tmp_path: Path):
-    srv, stop = _server_going_down(domain, 40)
-    try:
-        res = run_cli("simulate", "--teacher", srv.url, "--episodes", "20", "--workers", "2", "--scenario",
-                      "dealer_hours", "--out", tmp_path / "down2", "--no-progress", timeout=90)
-    finally:
-        if stop.stopper is not None:
-            stop.stopper.join(timeout=10)
-        srv.stop()
-    assert res.returncode == 2, res.stderr[-3000:]
-    assert "Traceback" not in res.stderr
-    assert "unreachable" in res.stderr
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, res.stderr
