@@ -69,11 +69,11 @@ def test_sft_target_is_refined_exactly_when_wrong(run: Path, episodes: list[dict
     calls: dict[tuple[str, str], list[dict]] = {}
     for ep in episodes:
         for c in ep["calls"]:
-            calls.setdefault((ep["episode_id"], json.dumps(c["messages"][:2], sort_keys=True)), []).append(c)
+            calls.setdefault((ep["episode_id"], c["agent"], json.dumps(c["messages"][1], sort_keys=True)), []).append(c)
     records = _read(run / "datasets/sft/train.jsonl") + _read(run / "datasets/sft/val.jsonl")
     assert any(r["target_source"] == "refined" for r in records)
     for r in records:
-        candidates = calls[(r["episode_id"], json.dumps(r["messages"][:2], sort_keys=True))]
+        candidates = calls[(r["episode_id"], r["agent"], json.dumps(r["messages"][1], sort_keys=True))]
         match = [c for c in candidates if len(c["messages"]) == len(r["messages"]) - 1]
         assert match, "record without a source call"
         wanted = [(refined_message(c), "refined") if c["verdict"]["correct"] is False else (teacher_message(c), "teacher")

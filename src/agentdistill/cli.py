@@ -164,13 +164,15 @@ def datasets(
     public_ratio: Annotated[float, typer.Option(help="Share of public text in the CPT mix, by characters.")] = 0.3,
     val_fraction: Annotated[float, typer.Option(help="Share of episodes held out for validation.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of splits, mutators and the CPT mix (>= 0).")] = 0,
+    prompt_style: Annotated[str, typer.Option(help="System prompts of SFT/DPO records: 'compact' (role header "
+                                                   "only; the student learns the rest) or 'full'.")] = "compact",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Build the CPT, SFT and DPO datasets and perplexity sets of a run (RUN_DIR/datasets)."""
     from agentdistill.data.build import build_datasets
 
     stats = build_datasets(run_dir, public_ratio=public_ratio, val_fraction=val_fraction, seed=seed,
-                           show_progress=progress)
+                           show_progress=progress, prompt_style=prompt_style)
     table = Table(title=f"datasets: {run_dir}/datasets")
     for col in ("dataset", "train", "val", "notes"):
         table.add_column(col)
@@ -378,15 +380,21 @@ def eval_model(
     trials: Annotated[int, typer.Option(help="Trials per scenario (pass^k).")] = 1,
     temperature: Annotated[float, typer.Option(help="Sampling temperature of the model.")] = 0.0,
     workers: Annotated[int, typer.Option(help="Concurrent conversations against an endpoint.")] = 8,
+    prompt_style: Annotated[str, typer.Option(help="Role prompts: 'auto' (what the checkpoint was trained on; "
+                                                   "'full' for URLs), 'full' or 'compact'.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run the MAS with one model on held-out conversations and the stress suite; write RUN/eval/NAME."""
     from agentdistill.evaluate.run_eval import evaluate_model
+    from agentdistill.mas.prompts import PROMPT_STYLES
 
     if not 0 <= stress <= 120:
         raise UserError(f"--stress must be between 0 and 120 (the suite's size), got {stress}")
+    if prompt_style != "auto" and prompt_style not in PROMPT_STYLES:
+        raise UserError(f"--prompt-style must be auto, {' or '.join(PROMPT_STYLES)}, got {prompt_style!r}")
     result = evaluate_model(model, run_dir, name, heldout_episodes=heldout, stress_episodes=stress, trials=trials,
-                            temperature=temperature, workers=workers, show_progress=progress)
+                            temperature=temperature, workers=workers, show_progress=progress,
+                            prompt_style=None if prompt_style == "auto" else prompt_style)
     console.print_json(json.dumps(result))
 
 

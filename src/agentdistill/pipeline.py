@@ -43,6 +43,7 @@ class Preset:
     eval_models: tuple[str, ...]  # which checkpoints are served and evaluated
     ablation: bool  # also SFT+DPO without CPT
     sft_method: str = "full"  # "full" for from-scratch tiny presets, "lora" for a pretrained base (see sft_method())
+    sft_batch: int = 16  # SFT records are short with compact prompts (~70 tokens), so SFT batches are wider
     eval_workers: int = 8
 
 
@@ -50,7 +51,7 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(episodes=40, heldout=2, stress=1, model="nano", vocab=4096, expand_every=2, base_steps=6,
                     cpt_steps=6, sft_steps=12, dpo_steps=4, batch=2, lora_r=16, eval_models=("dpo",), ablation=False),
     "default": Preset(episodes=1000, heldout=35, stress=24, model="nano", vocab=8192, expand_every=2, base_steps=40,
-                      cpt_steps=60, sft_steps=360, dpo_steps=40, batch=4, lora_r=64,
+                      cpt_steps=60, sft_steps=1800, dpo_steps=60, batch=4, lora_r=64,
                       eval_models=("base", "cpt", "sft", "dpo"), ablation=False),
     "quality": Preset(episodes=7172, heldout=140, stress=120, model="micro", vocab=8192, expand_every=3,
                       base_steps=400, cpt_steps=400, sft_steps=4000, dpo_steps=600, batch=4, lora_r=128,
@@ -79,9 +80,11 @@ class Pipeline:
         from agentdistill.train.trainers import StageConfig, train_stage
 
         split = "train"
+        sft = stage == "sft"
+        batch = self.p.sft_batch if sft else self.p.batch
         cfg = StageConfig(stage=stage, model_in=model_in, out_dir=self.paths.model(out),
-                          train_file=self.paths.dataset(data, split), max_steps=steps,
-                          per_device_train_batch_size=self.p.batch, max_records=steps * self.p.batch,
+                          train_file=self.paths.dataset(data, split), max_steps=steps, group_by_length=sft,
+                          per_device_train_batch_size=batch, max_records=steps * batch,
                           save_steps=max(10, steps // 4), logging_steps=max(1, steps // 20),
                           max_length=1024 if stage in ("base", "cpt") else 2048, show_progress=self.show, **extra)
         return train_stage(cfg)
@@ -197,8 +200,14 @@ class Pipeline:
                 heldout, stress = min(heldout, 2), min(stress, 1)
             results[name] = self._timed(f"eval {name}", evaluate_model, model, self.paths.root, name,
                                         heldout_episodes=heldout, stress_episodes=stress,
-                                        workers=self.p.eval_workers, show_progress=self.show)
+                                        workers=self.p.eval_workers, show_progress=self.show,
+                                        prompt_style=None if name == "teacher" else self.prompt_style())
         return {"models": results, "comparison": comparison(self.paths.eval)}
+
+    def prompt_style(self) -> str:
+        """The role-prompt style the run's datasets (hence its students) use; the teacher always reads full prompts."""
+        stats = self.paths.datasets / "stats.json"
+        return json.loads(stats.read_text())["settings"].get("prompt_style", "full") if stats.exists() else "full"
 
     def sft_method(self) -> dict[str, Any]:
         """SFT of a from-scratch tiny preset is a full fine-tune; LoRA is for pretrained bases (the paper's case).
@@ -208,7 +217,7 @@ class Pipeline:
         to emit them. `agentdistill train sft` keeps LoRA as its default.
         """
         if self.p.sft_method == "full":
-            return {"method": "full", "learning_rate": 2e-3}
+            return {"method": "full", "learning_rate": 1e-3}
         return {"method": "lora", "lora_r": self.p.lora_r}
 
     # ------------------------------------------------------------------------------------------ the run

@@ -16,6 +16,7 @@ from agentdistill.data.cpt import build_cpt
 from agentdistill.data.curated import load_curated
 from agentdistill.data.dpo import DpoBuilder
 from agentdistill.data.jsonl import write_jsonl
+from agentdistill.data.messages import restyle_prompt
 from agentdistill.data.sft import SftBuilder
 from agentdistill.data.splits import split_of
 from agentdistill.errors import UserError
@@ -32,8 +33,17 @@ def _domain_for(first_episode: dict[str, Any]) -> Any:
 
 
 def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction: float = 0.1, seed: int = 0,
-                   show_progress: bool = True, curated_path: str | Path | None = None) -> dict[str, Any]:
-    """Build cpt/, sft/, dpo/, ppl/ and stats.json under RUN_DIR/datasets; returns the stats."""
+                   show_progress: bool = True, curated_path: str | Path | None = None,
+                   prompt_style: str = "compact") -> dict[str, Any]:
+    """Build cpt/, sft/, dpo/, ppl/ and stats.json under RUN_DIR/datasets; returns the stats.
+
+    `prompt_style` is the system prompt the student is trained with (mas/prompts.py): "compact" by default,
+    so the student learns the role prompts' content instead of reading it on every call.
+    """
+    from agentdistill.mas.prompts import PROMPT_STYLES
+
+    if prompt_style not in PROMPT_STYLES:
+        raise UserError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
     if not 0 <= public_ratio < 1:
         raise UserError(f"--public-ratio must be in [0, 1), got {public_ratio}")
     if not 0 <= val_fraction < 1:
@@ -68,14 +78,17 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     for name, builder in (("sft", sft), ("dpo", dpo)):
         if not any(builder.splits.values()):
             raise UserError(f"dataset {name} has no records (traces in {paths.traces})")
+    def styled(records: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+        return [{**r, key: restyle_prompt(r[key], prompt_style, domain.name, domain.policy_version)} for r in records]
+
     for split in ("train", "val"):
-        write_jsonl(paths.dataset("sft", split), sft.splits[split])
-        write_jsonl(paths.dataset("dpo", split), dpo.splits[split])
+        write_jsonl(paths.dataset("sft", split), styled(sft.splits[split], "messages"))
+        write_jsonl(paths.dataset("dpo", split), styled(dpo.splits[split], "prompt"))
         write_jsonl(paths.dataset("cpt", split), cpt[split])
     write_jsonl(paths.dataset("ppl", "domain"), cpt["ppl_domain"])
     write_jsonl(paths.dataset("ppl", "public"), cpt["ppl_public"])
     stats = {"settings": {"public_ratio": public_ratio, "val_fraction": val_fraction, "seed": seed,
-                          "policy_version": domain.policy_version},
+                          "policy_version": domain.policy_version, "prompt_style": prompt_style},
              "episodes": {"total": sum(episode_splits.values()), **dict(sorted(episode_splits.items())),
                           "by_scenario_type": dict(sorted(scenario_types.items()))},
              "sft": sft.stats, "dpo": dpo.stats, "cpt": cpt_stats}

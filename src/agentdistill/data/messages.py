@@ -37,6 +37,19 @@ def canonical_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def restyle_prompt(messages: list[dict[str, Any]], style: str, domain_name: str,
+                   policy_version: str) -> list[dict[str, Any]]:
+    """The same call with its system prompt in `style` (see mas/prompts.py); inputs and outputs are untouched."""
+    from agentdistill.mas.prompts import compact_prompt, role_of
+
+    if style == "full" or not messages or messages[0].get("role") != "system":
+        return messages
+    role = role_of(messages[0].get("content") or "")
+    if role is None:
+        return messages
+    return [{**messages[0], "content": compact_prompt(role, domain_name, policy_version)}, *messages[1:]]
+
+
 def teacher_message(call: dict[str, Any]) -> dict[str, Any]:
     return assistant_message(call["agent"], call.get("completion"), call.get("tool_calls"))
 

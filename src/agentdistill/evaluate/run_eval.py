@@ -17,12 +17,13 @@ checkpoint directory that is served with vLLM for the duration of the evaluation
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import socket
 from pathlib import Path
 from typing import Any
 
-from agentdistill.config import SimulateConfig
+from agentdistill.config import MASSettings, SimulateConfig
 from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json
 from agentdistill.paths import RunPaths
@@ -51,21 +52,35 @@ def endpoint_for(model: str, max_model_len: int = 8192):
         yield server.url
 
 
+def model_prompt_style(model: str) -> str:
+    """The prompt style a checkpoint was fine-tuned with (its train_summary.json); "full" for anything else."""
+    summary = Path(model) / "train_summary.json"
+    if not summary.is_file():
+        return "full"
+    try:
+        return json.loads(summary.read_text()).get("prompt_style") or "full"
+    except (json.JSONDecodeError, AttributeError):
+        return "full"
+
+
 def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes: int = 70, stress_episodes: int = 120,
                    trials: int = 1, workers: int = 8, temperature: float = 0.0, error_rate: float = 0.03,
-                   seed: int = 0, show_progress: bool = True) -> dict[str, Any]:
+                   seed: int = 0, show_progress: bool = True, prompt_style: str | None = None) -> dict[str, Any]:
+    """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs)."""
     from agentdistill.simulate.runner import simulate
 
     paths = RunPaths(Path(run_dir))
     out = paths.eval / name
-    result: dict[str, Any] = {"name": name, "model": model}
+    style = prompt_style or model_prompt_style(model)
+    result: dict[str, Any] = {"name": name, "model": model, "prompt_style": style}
     with endpoint_for(model) as teacher:
         for suite, n in (("heldout", heldout_episodes), ("stress", stress_episodes)):
             if n <= 0:
                 continue
             cfg = SimulateConfig(episodes=n * trials, trials=trials, suite=suite, teacher=teacher, seed=seed,
                                  workers=workers if teacher != "scripted" else min(workers, 2),
-                                 temperature=temperature, error_rate=error_rate)
+                                 temperature=temperature, error_rate=error_rate,
+                                 mas=MASSettings(prompt_style=style))
             shutil.rmtree(out / suite, ignore_errors=True)  # a measurement is taken whole, never half-resumed
             summary = simulate(cfg, out / suite, show_progress=show_progress)
             result[suite] = {k: summary[k] for k in SUITE_KEYS if k in summary}

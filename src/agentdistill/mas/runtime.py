@@ -28,6 +28,7 @@ class MASConfig:
     history_turns: int = 6
     recent_actions: int = 8
     sampling: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0})
+    prompt_style: str = "full"  # "compact" for a student trained on compact prompts (see mas/prompts.py)
 
 
 @dataclass
@@ -60,7 +61,7 @@ class MAS:
         self.domain, self.backend = domain, backend
         self.config = config or MASConfig()
         self.policy_version = policy_version or domain.policy_version
-        self.prompts = build_prompts(domain, self.policy_version)
+        self.prompts = build_prompts(domain, self.policy_version, self.config.prompt_style)
         self.rules = domain.rules(self.policy_version)
         self.params = domain.policy_params(self.policy_version)
         self.tool_names = domain.tool_names()

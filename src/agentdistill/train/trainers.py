@@ -65,6 +65,7 @@ class StageConfig(BaseModel):
     save_steps: int = Field(50, ge=1)
     save_total_limit: int = Field(2, ge=1)
     packing: bool = False
+    group_by_length: bool = False  # batch records of similar length: less padding on short, uneven chat records
     max_records: int | None = Field(None, ge=1)  # train on a seeded sample of this many records (CPU budgets)
     bf16: bool | None = None  # default: bf16 on a CUDA GPU that supports it, fp32 otherwise
     gradient_checkpointing: bool = False
@@ -230,6 +231,7 @@ def _common_args(cfg: StageConfig, ckpt: Path, has_eval: bool) -> dict[str, Any]
         "bf16": bool(cfg.bf16), "use_cpu": not torch.cuda.is_available(),
         "gradient_checkpointing": cfg.gradient_checkpointing, "dataloader_num_workers": 0, "report_to": [],
         "include_num_input_tokens_seen": "non_padding", "disable_tqdm": True, "remove_unused_columns": True,
+        "train_sampling_strategy": "group_by_length" if cfg.group_by_length else "random",
     }
 
 
@@ -352,6 +354,17 @@ def _guard_checkpoints(cfg: StageConfig, ckpt: Path) -> None:
     atomic_write_json(marker, cfg.identity())
 
 
+def trained_prompt_style(cfg: StageConfig) -> str | None:
+    """The system-prompt style of the chat records an SFT/DPO stage trained on (the evaluation must match it)."""
+    from agentdistill.mas.prompts import style_of
+
+    if cfg.stage not in ("sft", "dpo"):
+        return None
+    first = next(iter(read_jsonl(cfg.train_file)), {})
+    messages = first.get("messages") or first.get("prompt") or []
+    return style_of(messages[0].get("content") or "") if messages and messages[0].get("role") == "system" else None
+
+
 def _summary(cfg: StageConfig, state: Any, log_path: Path, wall: float, tokens: int,
              eval_loss: float | None) -> dict[str, Any]:
     losses = [r["loss"] for r in read_log(log_path) if "loss" in r and math.isfinite(r["loss"])]
@@ -361,6 +374,7 @@ def _summary(cfg: StageConfig, state: Any, log_path: Path, wall: float, tokens: 
         "train_loss_last": losses[-1] if losses else None, "eval_loss": eval_loss,
         "tokens_seen": state.num_input_tokens_seen, "tokens_per_s": round(tokens / max(wall, 1e-9), 1),
         "wall_s": round(wall, 2), "out_dir": str(cfg.out_dir), "config": cfg.identity(),
+        "prompt_style": trained_prompt_style(cfg),
     }
 
 
