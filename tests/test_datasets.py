@@ -158,6 +158,24 @@ def test_deterministic(run: Path, tmp_path: Path) -> None:
         assert (other / rel).read_bytes() == path.read_bytes(), rel
 
 
+def test_compact_prompts_by_default_full_on_request(run: Path, tmp_path: Path) -> None:
+    """Compact records differ from full ones only in the system prompt, which names the record's role."""
+    from agentdistill.mas.prompts import compact_prompt, role_of
+
+    full = tmp_path / "full"
+    shutil.copytree(run / "traces", full / "traces")
+    build_datasets(full, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False, prompt_style="full")
+    assert json.loads((run / "datasets/stats.json").read_text())["settings"]["prompt_style"] == "compact"
+    for kind, key in (("sft", "messages"), ("dpo", "prompt")):
+        compact_recs, full_recs = _read(run / f"datasets/{kind}/train.jsonl"), _read(full / f"datasets/{kind}/train.jsonl")
+        assert len(compact_recs) == len(full_recs) > 0
+        for c, f in zip(compact_recs, full_recs, strict=True):
+            assert c[key][0]["content"] == compact_prompt(c["agent"], "dealership", "v1")
+            assert role_of(f[key][0]["content"]) == c["agent"] and len(f[key][0]["content"]) > 10_000
+            assert c[key][1:] == f[key][1:]
+            assert {k: v for k, v in c.items() if k != key} == {k: v for k, v in f.items() if k != key}
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "from agentdistill.cli import main; main()", *args],
                           capture_output=True, text=True, timeout=120)
@@ -173,3 +191,5 @@ def test_cli(run: Path, tmp_path: Path) -> None:
     (tmp_path / "traces" / "episodes-000.jsonl").write_text("")
     none = _cli("datasets", str(tmp_path))
     assert none.returncode == 2 and "has no records" in none.stderr and len(none.stderr.strip().splitlines()) == 1
+    style = _cli("datasets", str(run), "--prompt-style", "tiny")
+    assert style.returncode == 2 and "--prompt-style" in style.stderr and len(style.stderr.strip().splitlines()) == 1

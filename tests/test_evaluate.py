@@ -112,6 +112,23 @@ def test_evaluate_scripted_teacher_writes_summary(tmp_path: Path):
     assert result["heldout"]["pass_rate"] == 1.0 and result["stress"]["pass_rate"] == 1.0
     assert set(result["heldout"]["role_scores"]) >= {"understander", "planner", "executor", "explainer"}
     assert json.loads((tmp_path / "eval" / "teacher" / "summary.json").read_text()) == result
+    assert result["prompt_style"] == "full"
+
+
+def test_scripted_teacher_passes_with_compact_prompts_too(tmp_path: Path):
+    """Compact prompts keep the role header, so role routing (and the scripted reference) still works."""
+    result = evaluate_model("scripted", tmp_path, "teacher", heldout_episodes=4, stress_episodes=0, workers=2,
+                            error_rate=0.0, show_progress=False, prompt_style="compact")
+    assert result["prompt_style"] == "compact" and result["heldout"]["pass_rate"] == 1.0
+
+
+def test_model_prompt_style_comes_from_the_training_summary(tmp_path: Path):
+    from agentdistill.evaluate.run_eval import model_prompt_style
+
+    assert model_prompt_style("scripted") == "full"
+    assert model_prompt_style(str(tmp_path)) == "full"  # a checkpoint we did not fine-tune
+    (tmp_path / "train_summary.json").write_text(json.dumps({"prompt_style": "compact"}))
+    assert model_prompt_style(str(tmp_path)) == "compact"
 
 
 def test_evaluate_rejects_unknown_model(tmp_path: Path):

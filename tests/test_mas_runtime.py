@@ -182,6 +182,16 @@ def test_prompts_share_a_long_prefix_and_name_their_role(mas_domain):
         assert f'"{name}"' in prefix
 
 
+def test_compact_prompts_name_role_and_policy_only(mas_domain):
+    mas = MAS(mas_domain, ScriptedTeacher(mas_domain), MASConfig(prompt_style="compact"))
+    for role in ROLES:
+        text = mas.prompts.system[role]
+        assert role_of(text) == role and approx_tokens(text) < 30
+        assert "Policy version: v1" in text
+    with pytest.raises(ValueError, match="prompt style"):
+        MAS(mas_domain, ScriptedTeacher(mas_domain), MASConfig(prompt_style="short"))
+
+
 # ----------------------------------------------------------------------------- conditional evaluator
 
 def _planner_evaluator_pairs(calls: list[dict]) -> list[tuple[dict, dict | None]]:

@@ -35,5 +35,10 @@ def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     dpo = json.loads((out / "eval" / "dpo" / "summary.json").read_text())
     assert dpo["heldout"]["episodes"] == 2 and dpo["stress"]["episodes"] == 1
     assert set(dpo["perplexity"]) == {"domain", "public"}
+    # the student is trained on compact role prompts and evaluated with them; the teacher reads full prompts
+    assert stats["settings"]["prompt_style"] == "compact"
+    assert json.loads((out / "models" / "dpo" / "train_summary.json").read_text())["prompt_style"] == "compact"
+    assert dpo["prompt_style"] == "compact"
+    assert json.loads((out / "eval" / "teacher" / "summary.json").read_text())["prompt_style"] == "full"
     table = (out / "eval" / "comparison.md").read_text()
     assert "| teacher |" in table and "| dpo |" in table

@@ -145,6 +145,32 @@ def test_syntax_error_has_line() -> None:
         parse_plan("v = lookup(id=1)\nif v[:\n", TOOLS)
 
 
+def test_deeply_nested_garbage_is_a_plan_error() -> None:
+    """A small model can emit anything: CPython's RecursionError/MemoryError must not escape the parser."""
+    for src in ("x = " + "1+" * 200_000 + "1\nreply(topics=[])", "x = " + "-" * 100_000 + "1"):
+        with pytest.raises(PlanError, match="not parseable"):
+            parse_plan(src, TOOLS)
+
+
+def test_plans_parse_from_many_threads_at_once() -> None:
+    """The evaluation judges conversations in threads; concurrent parses must neither fail nor interfere."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = "v = lookup(id=1)\nif v[\"ok\"]:\n    reply(topics=[\"a\"])\nreply(topics=[\"b\"])"
+    bad = "x = " + "(" * 150 + "1" + ")" * 150 + "\nreply(topics=[])"
+
+    def one(i: int) -> str:
+        try:
+            parse_plan(good if i % 2 else bad, TOOLS)
+            return "ok"
+        except PlanError:
+            return "error"
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(400)))
+    assert results == ["error" if i % 2 == 0 else "ok" for i in range(400)]
+
+
 def test_empty_plan() -> None:
     for src in ("", "   \n", "# just a comment\n", "```python\n```"):
         with pytest.raises(PlanError, match="empty"):

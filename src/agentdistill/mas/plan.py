@@ -31,6 +31,7 @@ import math
 import operator
 import re
 import textwrap
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -337,13 +338,25 @@ def _constant_key(node: ast.AST) -> Any:
     return _NO_KEY
 
 
+# CPython 3.11 can fail `ast.parse` with "SystemError: AST constructor recursion depth mismatch" when threads
+# parse at once (the evaluation runs conversations in threads); one parse at a time avoids it.
+_PARSE_LOCK = threading.Lock()
+
+
 def parse_plan(source: str, tool_names: set[str] | frozenset[str]) -> Plan:
-    """Parse and validate a plan (a surrounding markdown code fence is stripped first)."""
+    """Parse and validate a plan (a surrounding markdown code fence is stripped first).
+
+    Whatever text a model emits ends in a Plan or a PlanError, never another exception: deeply nested
+    garbage makes CPython raise RecursionError or MemoryError instead of SyntaxError.
+    """
     code = _strip_fence(source)
     try:
-        tree = ast.parse(code, mode="exec")
+        with _PARSE_LOCK:
+            tree = ast.parse(code, mode="exec")
     except SyntaxError as exc:
         raise PlanError(f"line {exc.lineno}: syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError, SystemError) as exc:
+        raise PlanError(f"plan is not parseable ({type(exc).__name__}: nested too deeply)") from None
     if not tree.body:
         raise PlanError("plan is empty")
     validator = _Validator(frozenset(tool_names))
