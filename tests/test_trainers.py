@@ -196,6 +196,13 @@ def test_sft_and_dpo_lora(work: dict[str, Path]) -> None:
                                   max_length=256, per_device_train_batch_size=2, show_progress=False))
     assert dpo["method"] == "lora"
     assert_trained(dpo, work["root"] / "dpo")
+    # DPO + an NLL term on the chosen output (TRL loss_type ["sigmoid", "sft"]): it starts above the pure
+    # DPO loss at the reference (ln 2), by the chosen outputs' NLL, and still goes down
+    both = train_stage(StageConfig(stage="dpo", model_in=work["root"] / "sft", out_dir=work["root"] / "dpo_sft",
+                                   train_file=work["dpo"], max_steps=20, logging_steps=5, save_steps=50, max_length=256,
+                                   per_device_train_batch_size=2, sft_weight=1.0, show_progress=False))
+    assert both["train_loss_first"] > dpo["train_loss_first"] + 0.1
+    assert_trained(both, work["root"] / "dpo_sft")
 
 
 class Interrupt:

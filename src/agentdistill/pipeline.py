@@ -220,6 +220,15 @@ class Pipeline:
             return {"method": "full", "learning_rate": 1e-3}
         return {"method": "lora", "lora_r": self.p.lora_r}
 
+    def dpo_settings(self) -> dict[str, Any]:
+        """LoRA DPO with an NLL term on the chosen output and a low learning rate.
+
+        Measured on the default run's SFT student (35 held-out conversations, 60 steps): plain DPO at 5e-4 broke
+        the output format (malformed 10% -> 40%, pass 11.4% -> 0%); with the NLL term (weight 1) at 1e-4,
+        malformed 19%, pass 8.6%, policy violations 14.3% -> 11.4%.
+        """
+        return {"lora_r": max(8, self.p.lora_r // 2), "learning_rate": 1e-4, "sft_weight": 1.0}
+
     # ------------------------------------------------------------------------------------------ the run
     def run(self) -> dict[str, Any]:
         save_yaml(self.paths.root / "config.yaml", {"preset": self.name, **asdict(self.p)})
@@ -236,12 +245,12 @@ class Pipeline:
         training["sft"] = self._timed("sft", self._train, "sft", self.paths.model("cpt"), "sft", "sft",
                                       self.p.sft_steps, **self.sft_method())
         training["dpo"] = self._timed("dpo", self._train, "dpo", self.paths.model("sft"), "dpo", "dpo",
-                                      self.p.dpo_steps, lora_r=max(8, self.p.lora_r // 2))
+                                      self.p.dpo_steps, **self.dpo_settings())
         if self.p.ablation:
             training["sft_nocpt"] = self._timed("sft (no CPT)", self._train, "sft", expanded, "sft_nocpt", "sft",
                                                 self.p.sft_steps, **self.sft_method())
             training["dpo_nocpt"] = self._timed("dpo (no CPT)", self._train, "dpo", self.paths.model("sft_nocpt"),
-                                                "dpo_nocpt", "dpo", self.p.dpo_steps, lora_r=max(8, self.p.lora_r // 2))
+                                                "dpo_nocpt", "dpo", self.p.dpo_steps, **self.dpo_settings())
         figure5 = self._timed("figure 5 (per-position loss)", self.figure5, expanded)
         evaluation = self.evaluate(list(self.p.eval_models))
         result = {"run_dir": str(self.paths.root), "preset": self.name, "train": train, "datasets": stats,

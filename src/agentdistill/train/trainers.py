@@ -60,6 +60,7 @@ class StageConfig(BaseModel):
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_length: int = Field(1024, ge=8)
     beta: float = Field(0.1, gt=0)
+    sft_weight: float = Field(0.0, ge=0)  # DPO: weight of an added NLL loss on the chosen output (TRL loss_type "sft")
     seed: int = Field(0, ge=0)
     logging_steps: int = Field(5, ge=1)
     save_steps: int = Field(50, ge=1)
@@ -259,7 +260,8 @@ def _new_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, ev
     if cfg.stage == "dpo":
         from trl import DPOConfig, DPOTrainer
 
-        args = DPOConfig(**common, beta=cfg.beta)
+        losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.sft_weight]} if cfg.sft_weight else {}
+        args = DPOConfig(**common, beta=cfg.beta, **losses)
         return DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                           processing_class=tokenizer, peft_config=_peft_config(cfg), callbacks=callbacks)
     from trl import SFTConfig, SFTTrainer
