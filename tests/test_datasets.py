@@ -73,6 +73,8 @@ def test_sft_target_is_refined_exactly_when_wrong(run: Path, episodes: list[dict
     records = _read(run / "datasets/sft/train.jsonl") + _read(run / "datasets/sft/val.jsonl")
     assert any(r["target_source"] == "refined" for r in records)
     for r in records:
+        if r["target_source"] == "evaluator_reject":  # made from a call, not a copy of one (tested below)
+            continue
         candidates = calls[(r["episode_id"], r["agent"], json.dumps(r["messages"][1], sort_keys=True))]
         match = [c for c in candidates if len(c["messages"]) == len(r["messages"]) - 1]
         assert match, "record without a source call"
@@ -156,6 +158,25 @@ def test_deterministic(run: Path, tmp_path: Path) -> None:
     for path in sorted((run / "datasets").rglob("*.json*")):
         rel = path.relative_to(run)
         assert (other / rel).read_bytes() == path.read_bytes(), rel
+
+
+def test_evaluator_reject_records_are_what_the_judge_expects(run: Path) -> None:
+    """Rejecting a mutated plan is the judged-correct evaluator output; approving it is judged wrong."""
+    from agentdistill.judge.judge import Judge
+
+    judge = Judge(DealershipDomain())
+    records = [r for split in ("train", "val") for r in _read(run / f"datasets/sft/{split}.jsonl")
+               if r["target_source"] == "evaluator_reject"]
+    stats = json.loads((run / "datasets/stats.json").read_text())
+    assert len(records) == stats["sft"]["by_target_source"]["evaluator_reject"] >= 5
+    for r in records:
+        assert r["agent"] == "evaluator"
+        target = json.loads(r["messages"][-1]["content"])
+        assert target["verdict"] == "reject" and target["feedback"]
+        call = {"agent": "evaluator", "messages": r["messages"][:-1]}
+        assert judge.judge_call({**call, "completion": r["messages"][-1]["content"]})["correct"]
+        approve = json.dumps({"feedback": "", "verdict": "approve"})
+        assert not judge.judge_call({**call, "completion": approve})["correct"]
 
 
 def test_compact_prompts_by_default_full_on_request(run: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from rich.progress import Progress
 from agentdistill.data.cpt import build_cpt
 from agentdistill.data.curated import load_curated
 from agentdistill.data.dpo import DpoBuilder
+from agentdistill.data.evaluator_rejects import EvaluatorRejects
 from agentdistill.data.jsonl import write_jsonl
 from agentdistill.data.messages import restyle_prompt
 from agentdistill.data.sft import SftBuilder
@@ -58,7 +59,7 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
         raise UserError(f"dataset sft has no records: the traces in {paths.traces} hold no episodes")
     domain = _domain_for(first)
     ensure_writable_dir(paths.datasets)
-    sft = SftBuilder(val_fraction, seed)
+    sft = SftBuilder(val_fraction, seed, rejects=EvaluatorRejects(domain, seed))
     dpo = DpoBuilder(domain, val_fraction, seed)
     episode_splits: Counter = Counter()
     scenario_types: Counter = Counter()

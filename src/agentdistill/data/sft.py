@@ -26,8 +26,9 @@ def sft_target(call: dict[str, Any]) -> tuple[dict[str, Any], str]:
 class SftBuilder:
     """Feed episodes in order; read `.splits` and `.stats` at the end."""
 
-    def __init__(self, val_fraction: float, seed: int):
-        self.val_fraction, self.seed = val_fraction, seed
+    def __init__(self, val_fraction: float, seed: int, rejects: Any | None = None):
+        """`rejects`: an `EvaluatorRejects`, adding evaluator records that reject mutated plans."""
+        self.val_fraction, self.seed, self.rejects = val_fraction, seed, rejects
         self.splits: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
         self._seen: set[bytes] = set()
         self.counts: dict[str, Counter] = {k: Counter() for k in ("split", "agent", "target_source", "scenario_type")}
@@ -41,17 +42,23 @@ class SftBuilder:
             if (call.get("verdict") or {}).get("correct") is False and not call.get("refined"):
                 self.wrong_without_refined += 1  # judged wrong but no y*: the teacher output is kept as-is
             target, source = sft_target(call)
-            messages = [*canonical_messages(call["messages"]), target]
-            key = hashlib.sha256(record_key(messages).encode()).digest()
-            if key in self._seen:
-                self.duplicates += 1
-                continue
-            self._seen.add(key)
-            self.splits[split].append({"messages": messages, "agent": call["agent"], "episode_id": ep["episode_id"],
-                                       "target_source": source})
-            for name, value in (("split", split), ("agent", call["agent"]), ("target_source", source),
-                                ("scenario_type", scenario_type)):
-                self.counts[name][value] += 1
+            self._add([*canonical_messages(call["messages"]), target], call["agent"], ep, split, source, scenario_type)
+            if self.rejects is not None and source == "teacher":
+                for messages in self.rejects.records(call, ep):
+                    self._add(messages, "evaluator", ep, split, "evaluator_reject", scenario_type)
+
+    def _add(self, messages: list[dict[str, Any]], agent: str, ep: dict[str, Any], split: str, source: str,
+             scenario_type: str) -> None:
+        key = hashlib.sha256(record_key(messages).encode()).digest()
+        if key in self._seen:
+            self.duplicates += 1
+            return
+        self._seen.add(key)
+        self.splits[split].append({"messages": messages, "agent": agent, "episode_id": ep["episode_id"],
+                                   "target_source": source})
+        for name, value in (("split", split), ("agent", agent), ("target_source", source),
+                            ("scenario_type", scenario_type)):
+            self.counts[name][value] += 1
 
     @property
     def stats(self) -> dict[str, Any]:
