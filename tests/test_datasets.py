@@ -32,7 +32,7 @@ def _read(path: Path) -> list[dict]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dsrun")
     simulate(SimulateConfig(episodes=120, workers=1, error_rate=0.1), root, show_progress=False)
-    build_datasets(root, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False)
+    build_datasets(root, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False, evaluator_rejects=1)
     return root
 
 
@@ -154,7 +154,7 @@ def test_ppl_sets_disjoint_from_cpt(run: Path) -> None:
 def test_deterministic(run: Path, tmp_path: Path) -> None:
     other = tmp_path / "copy"
     shutil.copytree(run / "traces", other / "traces")
-    build_datasets(other, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False)
+    build_datasets(other, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False, evaluator_rejects=1)
     for path in sorted((run / "datasets").rglob("*.json*")):
         rel = path.relative_to(run)
         assert (other / rel).read_bytes() == path.read_bytes(), rel
@@ -185,7 +185,8 @@ def test_compact_prompts_by_default_full_on_request(run: Path, tmp_path: Path) -
 
     full = tmp_path / "full"
     shutil.copytree(run / "traces", full / "traces")
-    build_datasets(full, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False, prompt_style="full")
+    build_datasets(full, public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False, prompt_style="full",
+                   evaluator_rejects=1)
     assert json.loads((run / "datasets/stats.json").read_text())["settings"]["prompt_style"] == "compact"
     for kind, key in (("sft", "messages"), ("dpo", "prompt")):
         compact_recs, full_recs = _read(run / f"datasets/{kind}/train.jsonl"), _read(full / f"datasets/{kind}/train.jsonl")
@@ -203,7 +204,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli(run: Path, tmp_path: Path) -> None:
-    ok = _cli("datasets", str(run), "--no-progress", "--val-fraction", "0.2")
+    ok = _cli("datasets", str(run), "--no-progress", "--val-fraction", "0.2", "--evaluator-rejects", "1")
     assert ok.returncode == 0, ok.stderr
     empty = _cli("datasets", str(tmp_path))
     assert empty.returncode == 2 and "no traces found" in empty.stderr

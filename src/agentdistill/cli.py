@@ -166,13 +166,16 @@ def datasets(
     seed: Annotated[int, typer.Option(help="Seed of splits, mutators and the CPT mix (>= 0).")] = 0,
     prompt_style: Annotated[str, typer.Option(help="System prompts of SFT/DPO records: 'compact' (role header "
                                                    "only; the student learns the rest) or 'full'.")] = "compact",
+    evaluator_rejects: Annotated[int, typer.Option(help="SFT records per approving evaluator call that reject a "
+                                                        "mutated plan (0 = none).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Build the CPT, SFT and DPO datasets and perplexity sets of a run (RUN_DIR/datasets)."""
     from agentdistill.data.build import build_datasets
 
     stats = build_datasets(run_dir, public_ratio=public_ratio, val_fraction=val_fraction, seed=seed,
-                           show_progress=progress, prompt_style=prompt_style)
+                           show_progress=progress, prompt_style=prompt_style,
+                           evaluator_rejects=evaluator_rejects)
     table = Table(title=f"datasets: {run_dir}/datasets")
     for col in ("dataset", "train", "val", "notes"):
         table.add_column(col)

@@ -35,16 +35,20 @@ def _domain_for(first_episode: dict[str, Any]) -> Any:
 
 def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction: float = 0.1, seed: int = 0,
                    show_progress: bool = True, curated_path: str | Path | None = None,
-                   prompt_style: str = "compact") -> dict[str, Any]:
+                   prompt_style: str = "compact", evaluator_rejects: int = 0) -> dict[str, Any]:
     """Build cpt/, sft/, dpo/, ppl/ and stats.json under RUN_DIR/datasets; returns the stats.
 
     `prompt_style` is the system prompt the student is trained with (mas/prompts.py): "compact" by default,
     so the student learns the role prompts' content instead of reading it on every call.
+    `evaluator_rejects` adds up to that many SFT records per approving evaluator call in which the evaluator
+    rejects a mutated plan (data/evaluator_rejects.py); 0 = off, the default (see the README for why).
     """
     from agentdistill.mas.prompts import PROMPT_STYLES
 
     if prompt_style not in PROMPT_STYLES:
         raise UserError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
+    if evaluator_rejects < 0:
+        raise UserError(f"--evaluator-rejects must be >= 0, got {evaluator_rejects}")
     if not 0 <= public_ratio < 1:
         raise UserError(f"--public-ratio must be in [0, 1), got {public_ratio}")
     if not 0 <= val_fraction < 1:
@@ -59,7 +63,8 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
         raise UserError(f"dataset sft has no records: the traces in {paths.traces} hold no episodes")
     domain = _domain_for(first)
     ensure_writable_dir(paths.datasets)
-    sft = SftBuilder(val_fraction, seed, rejects=EvaluatorRejects(domain, seed))
+    rejects = EvaluatorRejects(domain, seed, per_call=evaluator_rejects) if evaluator_rejects else None
+    sft = SftBuilder(val_fraction, seed, rejects=rejects)
     dpo = DpoBuilder(domain, val_fraction, seed)
     episode_splits: Counter = Counter()
     scenario_types: Counter = Counter()
@@ -89,7 +94,8 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     write_jsonl(paths.dataset("ppl", "domain"), cpt["ppl_domain"])
     write_jsonl(paths.dataset("ppl", "public"), cpt["ppl_public"])
     stats = {"settings": {"public_ratio": public_ratio, "val_fraction": val_fraction, "seed": seed,
-                          "policy_version": domain.policy_version, "prompt_style": prompt_style},
+                          "policy_version": domain.policy_version, "prompt_style": prompt_style,
+                          "evaluator_rejects": evaluator_rejects},
              "episodes": {"total": sum(episode_splits.values()), **dict(sorted(episode_splits.items())),
                           "by_scenario_type": dict(sorted(scenario_types.items()))},
              "sft": sft.stats, "dpo": dpo.stats, "cpt": cpt_stats}
