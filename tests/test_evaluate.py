@@ -136,3 +136,13 @@ def test_evaluate_rejects_unknown_model(tmp_path: Path):
 
     with pytest.raises(UserError, match="neither 'scripted'"):
         evaluate_model("not-a-model", tmp_path, "x", heldout_episodes=1, stress_episodes=0, show_progress=False)
+
+
+def test_eval_cli_rejects_an_unknown_prompt_style(tmp_path: Path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", "from agentdistill.cli import main; main()", "eval", "model", "scripted",
+                          "--run", str(tmp_path), "--prompt-style", "tiny"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "--prompt-style must be one of auto, full, compact" in res.stderr

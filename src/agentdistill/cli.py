@@ -389,12 +389,11 @@ def eval_model(
 ) -> None:
     """Run the MAS with one model on held-out conversations and the stress suite; write RUN/eval/NAME."""
     from agentdistill.evaluate.run_eval import evaluate_model
-    from agentdistill.mas.prompts import PROMPT_STYLES
+    from agentdistill.mas.prompts import check_prompt_style
 
     if not 0 <= stress <= 120:
         raise UserError(f"--stress must be between 0 and 120 (the suite's size), got {stress}")
-    if prompt_style != "auto" and prompt_style not in PROMPT_STYLES:
-        raise UserError(f"--prompt-style must be auto, {' or '.join(PROMPT_STYLES)}, got {prompt_style!r}")
+    check_prompt_style(prompt_style, allow_auto=True)
     result = evaluate_model(model, run_dir, name, heldout_episodes=heldout, stress_episodes=stress, trials=trials,
                             temperature=temperature, workers=workers, show_progress=progress,
                             prompt_style=None if prompt_style == "auto" else prompt_style)

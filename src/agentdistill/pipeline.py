@@ -189,6 +189,7 @@ class Pipeline:
         from agentdistill.evaluate.run_eval import evaluate_model
 
         results = {}
+        style = self.prompt_style()
         jobs = [("teacher", "scripted")] + [(n, str(self.paths.model(n))) for n in names]
         for name, model in jobs:
             done = self.paths.eval / name / "summary.json"
@@ -201,7 +202,7 @@ class Pipeline:
             results[name] = self._timed(f"eval {name}", evaluate_model, model, self.paths.root, name,
                                         heldout_episodes=heldout, stress_episodes=stress,
                                         workers=self.p.eval_workers, show_progress=self.show,
-                                        prompt_style=None if name == "teacher" else self.prompt_style())
+                                        prompt_style=None if name == "teacher" else style)
         return {"models": results, "comparison": comparison(self.paths.eval)}
 
     def prompt_style(self) -> str:

@@ -43,10 +43,9 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     `evaluator_rejects` adds up to that many SFT records per approving evaluator call in which the evaluator
     rejects a mutated plan (data/evaluator_rejects.py); 0 = off, the default (see the README for why).
     """
-    from agentdistill.mas.prompts import PROMPT_STYLES
+    from agentdistill.mas.prompts import check_prompt_style
 
-    if prompt_style not in PROMPT_STYLES:
-        raise UserError(f"--prompt-style must be one of {', '.join(PROMPT_STYLES)}, got {prompt_style!r}")
+    check_prompt_style(prompt_style)
     if evaluator_rejects < 0:
         raise UserError(f"--evaluator-rejects must be >= 0, got {evaluator_rejects}")
     if not 0 <= public_ratio < 1:

@@ -54,7 +54,11 @@ def endpoint_for(model: str, max_model_len: int = 8192):
 
 def model_prompt_style(model: str) -> str:
     """The prompt style a checkpoint was fine-tuned with (its train_summary.json); "full" for anything else."""
-    summary = Path(model) / "train_summary.json"
+    if not Path(model).is_dir():
+        return "full"
+    from agentdistill.train.trainers import SUMMARY_NAME  # heavy (transformers): only for checkpoint dirs
+
+    summary = Path(model) / SUMMARY_NAME
     if not summary.is_file():
         return "full"
     try:

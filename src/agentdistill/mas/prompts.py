@@ -85,6 +85,16 @@ def prompt_id(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def check_prompt_style(style: str, allow_auto: bool = False) -> str:
+    """A user-given style (CLI flag or API argument): one-line error for anything but full, compact (or auto)."""
+    from agentdistill.errors import UserError
+
+    allowed = ("auto", *PROMPT_STYLES) if allow_auto else PROMPT_STYLES
+    if style not in allowed:
+        raise UserError(f"--prompt-style must be one of {', '.join(allowed)}, got {style!r}")
+    return style
+
+
 def compact_prompt(role: str, domain_name: str, policy_version: str) -> str:
     """The student's system prompt: which role, which business, which policy version (rules differ by version)."""
     return f"{ROLE_HEADER}{role.capitalize()}\nBusiness: {domain_name}. Policy version: {policy_version}.\n"
