@@ -67,7 +67,6 @@ class StageConfig(BaseModel):
     save_total_limit: int = Field(2, ge=1)
     packing: bool = False
     group_by_length: bool = False  # batch records of similar length: less padding on short, uneven chat records
-    train_on_inputs: bool = False  # sft: loss on every token, not only the assistant's
     max_records: int | None = Field(None, ge=1)  # train on a seeded sample of this many records (CPU budgets)
     bf16: bool | None = None  # default: bf16 on a CUDA GPU that supports it, fp32 otherwise
     gradient_checkpointing: bool = False
@@ -269,7 +268,7 @@ def _new_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, ev
 
     lm = cfg.stage in ("base", "cpt")
     args = SFTConfig(**common, packing=cfg.packing, completion_only_loss=True if lm else None,
-                     assistant_only_loss=not lm and not cfg.train_on_inputs)
+                     assistant_only_loss=not lm)
     return SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
                       peft_config=_peft_config(cfg), callbacks=callbacks)
 
