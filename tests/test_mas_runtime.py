@@ -17,7 +17,7 @@ import pytest
 from agentdistill.backends.scripted import FaultConfig, ScriptedTeacher
 from agentdistill.domain.dealership import DealershipDomain
 from agentdistill.judge.judge import Judge
-from agentdistill.mas.prompts import ROLES, compact_input, parse_input, role_of
+from agentdistill.mas.prompts import ROLES, role_of
 from agentdistill.mas.runtime import MAS, MASConfig, Session, TurnResult
 from agentdistill.simulate.episode import run_episode
 from agentdistill.simulate.user import ScriptedUser
@@ -190,23 +190,6 @@ def test_compact_prompts_name_role_and_policy_only(mas_domain):
         assert "Policy version: v1" in text
     with pytest.raises(ValueError, match="prompt style"):
         MAS(mas_domain, ScriptedTeacher(mas_domain), MASConfig(prompt_style="short"))
-
-
-def test_compact_inputs_leave_the_transcript_out(mas_domain):
-    """Compact style: from the second turn on the full style carries the transcript and the compact one an
-    empty one, and `compact_input` turns the full input into the compact one byte for byte."""
-    sc = mas_domain.make_scenario(BOOKING_UTTERANCE_TYPE, 3)
-    inputs = {}
-    for style in ("full", "compact"):
-        teacher = ScriptedTeacher(mas_domain, FaultConfig(rate=0.0))
-        mas = MAS(mas_domain, teacher, MASConfig(prompt_style=style))
-        ep = run_episode(f"ep-{style}", sc, mas, ScriptedUser(sc, mas_domain.fallback_reply), teacher)
-        inputs[style] = [c["messages"][1]["content"] for c in ep["calls"]]
-    assert len(inputs["full"]) == len(inputs["compact"]) > 5
-    assert any(parse_input(m)["history"] for m in inputs["full"])
-    assert all(parse_input(m)["history"] == [] for m in inputs["compact"])
-    assert [compact_input(m) for m in inputs["full"]] == inputs["compact"]
-    assert compact_input("Hello there") == "Hello there"
 
 
 # ----------------------------------------------------------------------------- conditional evaluator

@@ -171,24 +171,6 @@ def test_line_level_bpe_compresses_1_5x_better_than_word_split(tok, corpus, spli
         assert ours[k] >= 1.5 * theirs[k], (k, ours, theirs)
 
 
-def test_no_token_spans_two_json_fields(tok, calls: list[dict[str, Any]]) -> None:
-    """A token of a one-line JSON input never holds a field separator except at its start, so the same
-    field is the same tokens wherever it appears (compact inputs repeat often; see the tokenizer docstring)."""
-    from agentdistill.data.messages import restyle_prompt
-
-    inputs = [m["content"] for c in calls[:300] for m in restyle_prompt(c["messages"], "compact", "dealership", "v1")
-              if m["role"] == "user"]
-    seen = 0
-    for text in inputs:
-        ids = tok(text, add_special_tokens=False)["input_ids"]
-        pieces = [tok.decode([i]) for i in ids]
-        assert "".join(pieces) == tok.decode(ids) == text
-        for piece in pieces:
-            assert ', "' not in piece[1:], piece
-        seen += sum(piece.startswith(', "') for piece in pieces)
-    assert seen > len(inputs)  # the cut is really made: field tokens start with the separator
-
-
 def test_load_tokenizer_errors(tmp_path: Path, tok_dir: Path) -> None:
     with pytest.raises(UserError, match="not a directory"):
         load_tokenizer(tmp_path / "missing")

@@ -164,9 +164,8 @@ def datasets(
     public_ratio: Annotated[float, typer.Option(help="Share of public text in the CPT mix, by characters.")] = 0.3,
     val_fraction: Annotated[float, typer.Option(help="Share of episodes held out for validation.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of splits, mutators and the CPT mix (>= 0).")] = 0,
-    prompt_style: Annotated[str, typer.Option(help="What SFT/DPO records show the student: 'compact' (role "
-                                                   "header as system prompt, inputs without the conversation "
-                                                   "transcript; the student learns the rest) or 'full'.")] = "compact",
+    prompt_style: Annotated[str, typer.Option(help="System prompts of SFT/DPO records: 'compact' (role header "
+                                                   "only; the student learns the rest) or 'full'.")] = "compact",
     evaluator_rejects: Annotated[int, typer.Option(help="SFT records per approving evaluator call that reject a "
                                                         "mutated plan (0 = none).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,

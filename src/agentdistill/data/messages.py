@@ -39,18 +39,15 @@ def canonical_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def restyle_prompt(messages: list[dict[str, Any]], style: str, domain_name: str,
                    policy_version: str) -> list[dict[str, Any]]:
-    """The same call as the `style` runtime sends it (see mas/prompts.py): for compact, the role header as
-    system prompt and inputs without the conversation transcript; outputs are untouched."""
-    from agentdistill.mas.prompts import compact_input, compact_prompt, role_of
+    """The same call with its system prompt in `style` (see mas/prompts.py); inputs and outputs are untouched."""
+    from agentdistill.mas.prompts import compact_prompt, role_of
 
     if style == "full" or not messages or messages[0].get("role") != "system":
         return messages
     role = role_of(messages[0].get("content") or "")
     if role is None:
         return messages
-    rest = [{**m, "content": compact_input(m["content"])} if m.get("role") == "user" and m.get("content") else m
-            for m in messages[1:]]
-    return [{**messages[0], "content": compact_prompt(role, domain_name, policy_version)}, *rest]
+    return [{**messages[0], "content": compact_prompt(role, domain_name, policy_version)}, *messages[1:]]
 
 
 def teacher_message(call: dict[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,6 @@ Two styles:
   the call's own input, so training on compact records fits ~9x more agent calls into the same CPU budget
   (and serving prefills less). The dataset builder rewrites system prompts into this style, and the
   evaluation drives a student with the style it was trained on.
-  Compact inputs also leave out the conversation transcript (`history`): the structured state in every
-  input (known entities, session facts, understanding, plan, tool results) is what the roles decide from,
-  and the transcript roughly doubled the input while growing with the conversation, so a student trained on
-  short conversations met inputs longer than any it had seen on long ones. A MAS whose roles do need the
-  transcript (e.g. to resolve "yes, that one" with an LLM teacher) should keep the `full` style.
 
 Inputs are passed as one JSON object in the user message, which is what both an LLM and the scripted
 teacher read.
@@ -103,24 +98,6 @@ def check_prompt_style(style: str, allow_auto: bool = False) -> str:
 def compact_prompt(role: str, domain_name: str, policy_version: str) -> str:
     """The student's system prompt: which role, which business, which policy version (rules differ by version)."""
     return f"{ROLE_HEADER}{role.capitalize()}\nBusiness: {domain_name}. Policy version: {policy_version}.\n"
-
-
-def history_turns(style: str, configured: int) -> int:
-    """Conversation turns a role input carries: none in the compact style (see the module docstring)."""
-    return 0 if style == "compact" else configured
-
-
-def compact_input(content: str) -> str:
-    """A rendered role input with its conversation transcript emptied, byte for byte what the compact-style
-    runtime sends; any other message is returned unchanged."""
-    m = _INPUT_RE.search(content or "")
-    if not m:
-        return content
-    payload = json.loads(m.group(1))
-    if not isinstance(payload, dict) or not payload.get("history"):
-        return content
-    body = json.dumps({**payload, "history": []}, sort_keys=True, ensure_ascii=False)
-    return content[:m.start(1)] + body + content[m.end(1):]
 
 
 def style_of(system_prompt: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from agentdistill.domain.rules import Action, RuleContext, check_action, check_turn
 from agentdistill.mas.plan import Plan, PlanError, halstead, next_step, parse_plan, terminal_calls
-from agentdistill.mas.prompts import build_prompts, extract_json_object, history_turns, render_input
+from agentdistill.mas.prompts import build_prompts, extract_json_object, render_input
 from agentdistill.types import Backend, Completion, ToolCall
 
 
@@ -92,11 +92,10 @@ class MAS:
         return self.domain.session_facts([action_dict(a) for a in session.actions])
 
     def _base_payload(self, session: Session, utterance: str) -> dict[str, Any]:
-        turns = history_turns(self.config.prompt_style, self.config.history_turns)
         return {
             "today": self.domain.today,
             "utterance": utterance,
-            "history": session.conversation[-2 * turns:] if turns else [],
+            "history": session.conversation[-2 * self.config.history_turns:],
             "known_entities": session.known_entities,
             "session": self._session_view(session),
         }
