@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
 from agentdistill.config import SimulateConfig
 from agentdistill.data.build import build_datasets
@@ -198,20 +197,15 @@ def test_compact_prompts_by_default_full_on_request(run: Path, tmp_path: Path) -
             assert {k: v for k, v in c.items() if k != key} == {k: v for k, v in f.items() if k != key}
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from agentdistill.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_cli(run: Path, tmp_path: Path) -> None:
-    ok = _cli("datasets", str(run), "--no-progress", "--val-fraction", "0.2", "--evaluator-rejects", "1")
+    ok = run_cli("datasets", str(run), "--no-progress", "--val-fraction", "0.2", "--evaluator-rejects", "1")
     assert ok.returncode == 0, ok.stderr
-    empty = _cli("datasets", str(tmp_path))
+    empty = run_cli("datasets", str(tmp_path))
     assert empty.returncode == 2 and "no traces found" in empty.stderr
     assert len(empty.stderr.strip().splitlines()) == 1
     (tmp_path / "traces").mkdir()
     (tmp_path / "traces" / "episodes-000.jsonl").write_text("")
-    none = _cli("datasets", str(tmp_path))
+    none = run_cli("datasets", str(tmp_path))
     assert none.returncode == 2 and "has no records" in none.stderr and len(none.stderr.strip().splitlines()) == 1
-    style = _cli("datasets", str(run), "--prompt-style", "tiny")
+    style = run_cli("datasets", str(run), "--prompt-style", "tiny")
     assert style.returncode == 2 and "--prompt-style" in style.stderr and len(style.stderr.strip().splitlines()) == 1

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
 from agentdistill.config import SimulateConfig
 from agentdistill.evaluate.compare import comparison
@@ -139,10 +140,6 @@ def test_evaluate_rejects_unknown_model(tmp_path: Path):
 
 
 def test_eval_cli_rejects_an_unknown_prompt_style(tmp_path: Path):
-    import subprocess
-    import sys
-
-    res = subprocess.run([sys.executable, "-c", "from agentdistill.cli import main; main()", "eval", "model", "scripted",
-                          "--run", str(tmp_path), "--prompt-style", "tiny"], capture_output=True, text=True, timeout=120)
+    res = run_cli("eval", "model", "scripted", "--run", tmp_path, "--prompt-style", "tiny")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "--prompt-style must be one of auto, full, compact" in res.stderr

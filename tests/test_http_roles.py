@@ -6,13 +6,13 @@ The server is tests/fake_openai_server.py; nothing of ours is mocked.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runner import run_cli
 from fake_openai_server import FakeOpenAIServer
 
 from agentdistill.backends.openai_backend import OpenAIBackend
@@ -47,11 +47,6 @@ def teacher_responder(teacher: ScriptedTeacher):
 
 def oracle_of(scenario) -> dict[str, dict[str, Any]]:
     return {t.text.strip(): {"intents": t.intents, "entities": t.entities} for t in scenario.turns}
-
-
-def run_cli(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["agentdistill", *map(str, args)], check=False, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 # ------------------------------------------------------------------------------------------- teacher

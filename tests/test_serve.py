@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_runner import run_cli
 
 from agentdistill.errors import UserError
 from agentdistill.serve.vllm_server import ServeConfig, VLLMServer, last_error_line, parse_prometheus
@@ -96,11 +97,6 @@ def busy_port():
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         yield s.getsockname()[1]
-
-
-def cli(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["agentdistill", *map(str, args)], check=False, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def assert_one_line(exc: pytest.ExceptionInfo, *needles: str) -> str:
@@ -244,7 +240,7 @@ def test_hermes_parser_reads_our_tool_call_format(tiny_model: Path):
 
 # ---------------------------------------------------------------------------------------------- CLI
 def test_cli_serve_missing_checkpoint_exits_2_one_line():
-    res = cli("serve", "/nonexistent/student")
+    res = run_cli("serve", "/nonexistent/student", timeout=60)
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr + res.stdout
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
@@ -252,7 +248,7 @@ def test_cli_serve_missing_checkpoint_exits_2_one_line():
 
 
 def test_cli_serve_busy_port_exits_2(tiny_model: Path, busy_port: int):
-    res = cli("serve", tiny_model, "--port", str(busy_port))
+    res = run_cli("serve", tiny_model, "--port", str(busy_port), timeout=60)
     assert res.returncode == 2, (res.stdout, res.stderr)
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and f"port {busy_port}" in lines[0] and "Traceback" not in res.stderr, res.stderr

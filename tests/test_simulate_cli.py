@@ -11,16 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
 from agentdistill.mas.prompts import ROLE_HEADER
 from agentdistill.simulate.store import TraceStore
 
 CLI = "agentdistill"
-
-
-def cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *map(str, args)], check=False, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def sim_args(out: Path, episodes: int, workers: int, seed: int = 3) -> list[str]:
@@ -64,7 +60,7 @@ def closed_port() -> int:
 @pytest.fixture(scope="module")
 def run40(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "run40"
-    res = cli(*sim_args(out, 40, 2))
+    res = run_cli(*sim_args(out, 40, 2))
     assert res.returncode == 0, res.stderr
     return out
 
@@ -112,7 +108,7 @@ def test_simulate_writes_shards_prompts_summary_and_config(run40: Path):
 
 def test_simulate_is_deterministic_across_worker_counts(run40: Path, tmp_path: Path):
     out = tmp_path / "one-worker"
-    res = cli(*sim_args(out, 40, 1))
+    res = run_cli(*sim_args(out, 40, 1))
     assert res.returncode == 0, res.stderr
     assert passes(out) == passes(run40)
     assert len(shard_lines(out)) == 40
@@ -120,7 +116,7 @@ def test_simulate_is_deterministic_across_worker_counts(run40: Path, tmp_path: P
 
 def test_resume_refuses_changed_setting(run40: Path):
     before = (run40 / "simulate.yaml").read_text()
-    res = cli(*sim_args(run40, 40, 2, seed=4))
+    res = run_cli(*sim_args(run40, 40, 2, seed=4))
     assert_one_line_error(res, "seed")
     assert (run40 / "simulate.yaml").read_text() == before
 
@@ -130,7 +126,7 @@ def test_rerun_of_finished_run_adds_nothing(run40: Path, tmp_path: Path):
 
     copy = tmp_path / "copy"
     shutil.copytree(run40, copy)
-    res = cli(*sim_args(copy, 40, 2))
+    res = run_cli(*sim_args(copy, 40, 2))
     assert res.returncode == 0, res.stderr
     assert passes(copy) == passes(run40)
     assert len(shard_lines(copy)) == 40
@@ -181,7 +177,7 @@ def test_resume_after_kill_9_of_the_process_group(tmp_path: Path):
     with (out / "traces" / "episodes-001.jsonl").open("a", encoding="utf-8") as fh:
         fh.write('{"episode_id":"train-3-000399","turns":[{"user":"I would li')
 
-    res = cli(*cmd)
+    res = run_cli(*cmd)
     assert res.returncode == 0, res.stderr
     lines = shard_lines(out)
     recs = [json.loads(ln) for ln in lines]  # every line parses: the torn tail was cut
@@ -198,7 +194,7 @@ def test_resume_after_kill_9_of_the_parent_only(tmp_path: Path):
     cmd = sim_args(out, 160, 2)
     proc = _start_and_kill(cmd, out, min_lines=10, kill_group=False)
     try:
-        res = cli(*cmd)
+        res = run_cli(*cmd)
         assert res.returncode == 0, res.stderr
         time.sleep(0.2)
         ids = []
@@ -218,7 +214,7 @@ def test_verify_keeps_pass_counts_then_rejects_a_corrupt_shard(run40: Path, tmp_
     shutil.copytree(run40, run)
     before = passes(run)
     summary_before = json.loads((run / "summary.json").read_text())
-    res = cli("verify", run)
+    res = run_cli("verify", run)
     assert res.returncode == 0, res.stderr
     assert passes(run) == before
     summary = json.loads((run / "summary.json").read_text())
@@ -230,10 +226,10 @@ def test_verify_keeps_pass_counts_then_rejects_a_corrupt_shard(run40: Path, tmp_
     lines = shard.read_text(encoding="utf-8").splitlines(keepends=True)
     lines.insert(len(lines) // 2, "{not json\n")
     shard.write_text("".join(lines), encoding="utf-8")
-    res = cli("verify", run)
+    res = run_cli("verify", run)
     assert_one_line_error(res, "malformed trace file", "episodes-000.jsonl")
 
-    res = cli(*sim_args(run, 40, 2))  # resume over the same corrupt shard: also one line
+    res = run_cli(*sim_args(run, 40, 2))  # resume over the same corrupt shard: also one line
     assert_one_line_error(res, "malformed trace file")
 
 
@@ -241,7 +237,7 @@ def test_verify_record_missing_fields_is_one_line(tmp_path: Path):
     run = tmp_path / "incomplete"
     (run / "traces").mkdir(parents=True)
     (run / "traces" / "episodes-000.jsonl").write_text('{"episode_id":"x","turns":[],"calls":[]}\n')
-    assert_one_line_error(cli("verify", run), "malformed trace file")
+    assert_one_line_error(run_cli("verify", run), "malformed trace file")
 
 
 # ----------------------------------------------------------------------------------------- bad input
@@ -255,20 +251,20 @@ def test_verify_record_missing_fields_is_one_line(tmp_path: Path):
     (["simulate", "--policy", "v9", "--episodes", "2"], "v9"),
 ])
 def test_bad_simulate_values(tmp_path: Path, args: list[str], needle: str):
-    res = cli(*args, "--out", tmp_path / "run", "--no-progress")
+    res = run_cli(*args, "--out", tmp_path / "run", "--no-progress")
     assert_one_line_error(res, needle)
     assert not list(tmp_path.glob("run/traces/*.jsonl"))
 
 
 def test_unreachable_teacher(tmp_path: Path):
     port = closed_port()
-    res = cli("simulate", "--teacher", f"http://127.0.0.1:{port}", "--episodes", "2", "--out", tmp_path / "r",
+    res = run_cli("simulate", "--teacher", f"http://127.0.0.1:{port}", "--episodes", "2", "--out", tmp_path / "r",
               "--no-progress", timeout=60)
     assert_one_line_error(res, f"127.0.0.1:{port}", "unreachable")
 
 
 def test_bad_teacher_url_scheme(tmp_path: Path):
-    res = cli("simulate", "--teacher", "ftp://x", "--episodes", "2", "--out", tmp_path / "r", "--no-progress")
+    res = run_cli("simulate", "--teacher", "ftp://x", "--episodes", "2", "--out", tmp_path / "r", "--no-progress")
     assert_one_line_error(res, "teacher")
 
 
@@ -276,41 +272,41 @@ def test_garbage_shard(tmp_path: Path):
     run = tmp_path / "garbage"
     (run / "traces").mkdir(parents=True)
     (run / "traces" / "episodes-000.jsonl").write_bytes(b"\x00garbage\n[1, 2]\n")
-    assert_one_line_error(cli("verify", run), "malformed trace file")
+    assert_one_line_error(run_cli("verify", run), "malformed trace file")
     (run / "traces" / "episodes-000.jsonl").write_text("[1, 2]\n")
-    assert_one_line_error(cli("verify", run), "malformed trace file")
+    assert_one_line_error(run_cli("verify", run), "malformed trace file")
 
 
 def test_verify_missing_dir_and_empty_dir(tmp_path: Path):
-    assert_one_line_error(cli("verify", tmp_path / "nowhere"), "does not exist")
-    assert_one_line_error(cli("verify", tmp_path), "no traces")
+    assert_one_line_error(run_cli("verify", tmp_path / "nowhere"), "does not exist")
+    assert_one_line_error(run_cli("verify", tmp_path), "no traces")
 
 
 def test_unwritable_output_dir(tmp_path: Path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    res = cli(*sim_args(blocker / "sub", 2, 1))
+    res = run_cli(*sim_args(blocker / "sub", 2, 1))
     assert_one_line_error(res, "not writable")
     assert blocker.read_text() == "x"
 
 
 @pytest.mark.parametrize("stage", ["optimize", "report"])
 def test_not_built_stage(stage: str):
-    assert_one_line_error(cli(stage), stage, "not built")
+    assert_one_line_error(run_cli(stage), stage, "not built")
 
 
 def test_unknown_preset(tmp_path: Path):
-    assert_one_line_error(cli("run", "--preset", "huge", "--out", tmp_path / "r", "--no-progress"), "huge")
+    assert_one_line_error(run_cli("run", "--preset", "huge", "--out", tmp_path / "r", "--no-progress"), "huge")
 
 
 def test_unknown_option_and_command():
-    assert_one_line_error(cli("simulate", "--bogus-flag"), "bogus")
-    assert_one_line_error(cli("frobnicate"), "frobnicate")
+    assert_one_line_error(run_cli("simulate", "--bogus-flag"), "bogus")
+    assert_one_line_error(run_cli("frobnicate"), "frobnicate")
 
 
 # -------------------------------------------------------------------------------------------- domain
 def test_domain_json_and_policy():
-    res = cli("domain", "--json")
+    res = run_cli("domain", "--json")
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     assert len(info["tools"]) >= 12
@@ -319,14 +315,14 @@ def test_domain_json_and_policy():
     assert any(s["long_tail"] for s in info["scenarios"])
     assert {"dealer_hours", "book_test_drive"} <= {s["name"] for s in info["scenarios"]}
 
-    res = cli("domain", "--policy")
+    res = run_cli("domain", "--policy")
     assert res.returncode == 0, res.stderr
     assert len(res.stdout.splitlines()) > 10
     from agentdistill.domain.dealership import DealershipDomain
 
     assert res.stdout.strip() == DealershipDomain().policy_text("v1").strip()
 
-    res = cli("domain", "--tools")
+    res = run_cli("domain", "--tools")
     assert res.returncode == 0
     assert len(json.loads(res.stdout)) == len(info["tools"])
 
@@ -334,7 +330,7 @@ def test_domain_json_and_policy():
 # ------------------------------------------------------------------------------------ run and bench
 def test_bench_simulate_json(tmp_path: Path):
     out = tmp_path / "bench" / "simulate.json"
-    res = cli("bench", "simulate", "--episodes", "30", "--workers", "2", "--out", out, "--no-progress")
+    res = run_cli("bench", "simulate", "--episodes", "30", "--workers", "2", "--out", out, "--no-progress")
     assert res.returncode == 0, res.stderr
     result = json.loads(out.read_text())
     assert result["episodes"] == 30
