@@ -197,6 +197,39 @@ def test_compact_prompts_by_default_full_on_request(run: Path, tmp_path: Path) -
             assert {k: v for k, v in c.items() if k != key} == {k: v for k, v in f.items() if k != key}
 
 
+def test_focused_records_carry_only_each_roles_fields(run: Path, tmp_path: Path) -> None:
+    """A focused record is a full one with the role header as system prompt and only the role's own input fields
+    (no transcript); calls that then become identical are one record; the trainer reads the style back."""
+    from agentdistill.data.messages import restyle_prompt
+    from agentdistill.mas.prompts import ROLE_INPUT_FIELDS, compact_prompt, parse_input, style_of
+
+    out = {}
+    for style in ("full", "focused"):
+        out[style] = tmp_path / style
+        shutil.copytree(run / "traces", out[style] / "traces")
+        build_datasets(out[style], public_ratio=RATIO, val_fraction=0.2, seed=0, show_progress=False,
+                       prompt_style=style, evaluator_rejects=1)
+    assert json.loads((out["focused"] / "datasets/stats.json").read_text())["settings"]["prompt_style"] == "focused"
+    for kind, key in (("sft", "messages"), ("dpo", "prompt")):
+        focused, full_recs = ([r for split in ("train", "val") for r in _read(out[s] / f"datasets/{kind}/{split}.jsonl")]
+                              for s in ("focused", "full"))
+        assert any(parse_input(m.get("content") or "").get("history") for f in full_recs for m in f[key])
+
+        def call(rec: dict, key: str = key) -> str:  # what deduplication compares (a duplicate keeps its first id)
+            return json.dumps([rec[key], rec.get("chosen"), rec.get("rejected")], sort_keys=True)
+
+        restyled = {call({**f, key: restyle_prompt(f[key], "focused", "dealership", "v1")}) for f in full_recs}
+        assert {call(c) for c in focused} == restyled  # the same calls ...
+        assert 0 < len(focused) < len(full_recs)  # ... deduplicated
+        for c in focused:
+            assert c[key][0]["content"] == compact_prompt(c["agent"], "dealership", "v1")
+            fields = set(parse_input(c[key][1]["content"]))
+            assert fields and fields <= set(ROLE_INPUT_FIELDS[c["agent"]]), (c["agent"], fields)
+            assert style_of(c[key]) == "focused"
+    compact = _read(run / "datasets/sft/train.jsonl")
+    assert {style_of(r["messages"]) for r in compact} == {"compact"}
+
+
 def test_cli(run: Path, tmp_path: Path) -> None:
     ok = run_cli("datasets", str(run), "--no-progress", "--val-fraction", "0.2", "--evaluator-rejects", "1")
     assert ok.returncode == 0, ok.stderr

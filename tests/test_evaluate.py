@@ -116,11 +116,14 @@ def test_evaluate_scripted_teacher_writes_summary(tmp_path: Path):
     assert result["prompt_style"] == "full"
 
 
-def test_scripted_teacher_passes_with_compact_prompts_too(tmp_path: Path):
-    """Compact prompts keep the role header, so role routing (and the scripted reference) still works."""
-    result = evaluate_model("scripted", tmp_path, "teacher", heldout_episodes=4, stress_episodes=0, workers=2,
-                            error_rate=0.0, show_progress=False, prompt_style="compact")
-    assert result["prompt_style"] == "compact" and result["heldout"]["pass_rate"] == 1.0
+@pytest.mark.parametrize("style", ["compact", "focused"])
+def test_scripted_teacher_passes_with_short_prompts_too(tmp_path: Path, style: str):
+    """Short prompts keep the role header, so role routing (and the scripted reference) still works; focused
+    inputs keep every field the reference reads."""
+    result = evaluate_model("scripted", tmp_path, "teacher", heldout_episodes=4, stress_episodes=1, workers=2,
+                            error_rate=0.0, show_progress=False, prompt_style=style)
+    assert result["prompt_style"] == style and result["heldout"]["pass_rate"] == 1.0
+    assert result["stress"]["pass_rate"] == 1.0
 
 
 def test_model_prompt_style_comes_from_the_training_summary(tmp_path: Path):
@@ -142,4 +145,4 @@ def test_evaluate_rejects_unknown_model(tmp_path: Path):
 def test_eval_cli_rejects_an_unknown_prompt_style(tmp_path: Path):
     res = run_cli("eval", "model", "scripted", "--run", tmp_path, "--prompt-style", "tiny")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
-    assert "--prompt-style must be one of auto, full, compact" in res.stderr
+    assert "--prompt-style must be one of auto, full, compact, focused" in res.stderr

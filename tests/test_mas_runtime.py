@@ -17,7 +17,7 @@ import pytest
 from agentdistill.backends.scripted import FaultConfig, ScriptedTeacher
 from agentdistill.domain.dealership import DealershipDomain
 from agentdistill.judge.judge import Judge
-from agentdistill.mas.prompts import ROLES, role_of
+from agentdistill.mas.prompts import ROLE_INPUT_FIELDS, ROLES, focused_input, parse_input, role_of
 from agentdistill.mas.runtime import MAS, MASConfig, Session, TurnResult
 from agentdistill.simulate.episode import run_episode
 from agentdistill.simulate.user import ScriptedUser
@@ -190,6 +190,29 @@ def test_compact_prompts_name_role_and_policy_only(mas_domain):
         assert "Policy version: v1" in text
     with pytest.raises(ValueError, match="prompt style"):
         MAS(mas_domain, ScriptedTeacher(mas_domain), MASConfig(prompt_style="short"))
+
+
+def test_focused_inputs_are_the_roles_own_fields_and_lose_nothing(mas_domain, mas_clean_episodes):
+    """Compact style sends each role only its ROLE_INPUT_FIELDS, `focused_input` turns a full input into the
+    compact one byte for byte, and the reference answers every call of every scenario type exactly as it does
+    on full inputs (each role's output is a function of its own fields)."""
+    teacher = ScriptedTeacher(mas_domain, FaultConfig(rate=0.0))
+    mas = MAS(mas_domain, teacher, MASConfig(prompt_style="focused"))
+    dropped = set()
+    for full in mas_clean_episodes:
+        sc = mas_domain.make_scenario(full["scenario"]["scenario_type"], 3)  # as the fixture made it
+        ep = run_episode(full["episode_id"], sc, mas, ScriptedUser(sc, mas_domain.fallback_reply), teacher)
+        assert [t["reply"] for t in ep["turns"]] == [t["reply"] for t in full["turns"]], full["episode_id"]
+        assert len(ep["calls"]) == len(full["calls"])
+        for c, f in zip(ep["calls"], full["calls"], strict=True):
+            assert (c["agent"], c["completion"], c.get("tool_calls")) == (f["agent"], f["completion"], f.get("tool_calls"))
+            sent, whole = parse_input(c["messages"][1]["content"]), parse_input(f["messages"][1]["content"])
+            assert set(sent) <= set(ROLE_INPUT_FIELDS[c["agent"]])
+            assert focused_input(c["agent"], f["messages"][1]["content"]) == c["messages"][1]["content"]
+            assert c["messages"][2:] == f["messages"][2:]  # executor tool turns are the protocol: untouched
+            dropped |= set(whole) - set(sent)
+    assert {"history", "halstead"} <= dropped
+    assert focused_input("planner", "Hello there") == "Hello there"
 
 
 # ----------------------------------------------------------------------------- conditional evaluator

@@ -32,6 +32,7 @@ from agentdistill.train.tokenizer import (
     apply_student_chat_template,
     chars_per_token,
     load_tokenizer,
+    pretokenizer_for,
     train_raw_tokenizer,
     train_tokenizer,
     whitespace_pretokenizer,
@@ -169,6 +170,42 @@ def test_line_level_bpe_compresses_1_5x_better_than_word_split(tok, corpus, spli
     print({k: (round(ours[k], 2), round(theirs[k], 2)) for k in parts})
     for k in parts:
         assert ours[k] >= 1.5 * theirs[k], (k, ours, theirs)
+
+
+def _contains(seq: list[int], sub: list[int]) -> bool:
+    return any(seq[i:i + len(sub)] == sub for i in range(len(seq) - len(sub) + 1))
+
+
+def test_word_kind_spells_values_alike_in_inputs_and_outputs(tmp_path: Path, tok, corpus, split) -> None:
+    """The copy-friendly kind: an executor's argument values (ids, e-mails, dates, amounts) are the same token
+    run inside the plan it reads and the tool call it writes, on held-out calls; digits are single tokens.
+    The line kind fails this for many values (a value is merged with whatever surrounds it)."""
+    train_tokenizer(corpus, tmp_path / "word", VOCAB, kind="word")
+    word = load_tokenizer(tmp_path / "word")
+    assert all(not any(ch.isdigit() for ch in t) or len(word.convert_tokens_to_string([t])) == 1
+               for t in word.get_vocab())
+    checked, line_misses = 0, 0
+    for c in split[1]:
+        if c["agent"] != "executor" or not c.get("tool_calls"):
+            continue
+        source, output = c["messages"][1]["content"], target_text(c)
+        for value in json.loads(c["tool_calls"][0]["function"]["arguments"]).values():
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                continue
+            text = str(value)  # quoted in the output, escaped-quoted inside the plan string of the input
+            if f'\\"{text}\\"' not in source and f"={text}" not in source:
+                continue  # resolved from a tool result, not copied from the plan
+            ids = word(text, add_special_tokens=False)["input_ids"]
+            assert _contains(word(source, add_special_tokens=False)["input_ids"], ids), text
+            assert _contains(word(output, add_special_tokens=False)["input_ids"], ids), text
+            line_ids = tok(text, add_special_tokens=False)["input_ids"]
+            line_misses += not (_contains(tok(source, add_special_tokens=False)["input_ids"], line_ids)
+                                and _contains(tok(output, add_special_tokens=False)["input_ids"], line_ids))
+            checked += 1
+    assert checked >= 20
+    assert line_misses > checked // 4, (line_misses, checked)
+    with pytest.raises(UserError, match="unknown tokenizer kind 'bpe'"):
+        pretokenizer_for("bpe")
 
 
 def test_load_tokenizer_errors(tmp_path: Path, tok_dir: Path) -> None:

@@ -164,8 +164,9 @@ def datasets(
     public_ratio: Annotated[float, typer.Option(help="Share of public text in the CPT mix, by characters.")] = 0.3,
     val_fraction: Annotated[float, typer.Option(help="Share of episodes held out for validation.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of splits, mutators and the CPT mix (>= 0).")] = 0,
-    prompt_style: Annotated[str, typer.Option(help="System prompts of SFT/DPO records: 'compact' (role header "
-                                                   "only; the student learns the rest) or 'full'.")] = "compact",
+    prompt_style: Annotated[str, typer.Option(help="Prompts of SFT/DPO records: 'compact' (role header only; the "
+                                                   "student learns the rest), 'focused' (compact, and only the "
+                                                   "role's own input fields) or 'full'.")] = "compact",
     evaluator_rejects: Annotated[int, typer.Option(help="SFT records per approving evaluator call that reject a "
                                                         "mutated plan (0 = none).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -301,12 +302,16 @@ def train_tokenizer_cmd(
     run_dir: Annotated[Path, typer.Argument(help="Run directory with datasets/ (agentdistill datasets).")],
     out: Annotated[Path | None, typer.Option(help="Tokenizer dir (default RUN/models/tokenizer).")] = None,
     vocab: Annotated[int, typer.Option(help="Vocabulary size.")] = 8192,
+    kind: Annotated[str, typer.Option(help="'line' (merges cross words: short records) or 'word' (single digits, "
+                                           "words apart: values copy token for token).")] = "line",
 ) -> None:
-    """Train the line-level byte BPE (with our chat template) on a run's SFT and CPT text."""
+    """Train the student's byte BPE (with our chat template) on a run's SFT and CPT text."""
     from agentdistill.pipeline import Pipeline
+    from agentdistill.train.tokenizer import pretokenizer_for
 
+    pretokenizer_for(kind)  # a bad --kind fails before any work
     pipe = Pipeline("default", run_dir, show_progress=False)
-    path = pipe.tokenizer(out=out, vocab=vocab)
+    path = pipe.tokenizer(out=out, vocab=vocab, kind=kind)
     console.print(f"tokenizer: {path}")
 
 
@@ -384,7 +389,7 @@ def eval_model(
     temperature: Annotated[float, typer.Option(help="Sampling temperature of the model.")] = 0.0,
     workers: Annotated[int, typer.Option(help="Concurrent conversations against an endpoint.")] = 8,
     prompt_style: Annotated[str, typer.Option(help="Role prompts: 'auto' (what the checkpoint was trained on; "
-                                                   "'full' for URLs), 'full' or 'compact'.")] = "auto",
+                                                   "'full' for URLs), 'full', 'compact' or 'focused'.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run the MAS with one model on held-out conversations and the stress suite; write RUN/eval/NAME."""

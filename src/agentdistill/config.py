@@ -23,7 +23,7 @@ class MASSettings(BaseModel):
     halstead_metric: Literal["volume", "difficulty", "effort"] = "volume"
     halstead_threshold: float = Field(150.0, ge=0)
     max_replans: int = Field(2, ge=0, le=10)
-    prompt_style: Literal["full", "compact"] = "full"  # "compact": a fine-tuned student's short role prompts
+    prompt_style: Literal["full", "compact", "focused"] = "full"  # a fine-tuned student's style (mas/prompts.py)
 
 
 class SimulateConfig(BaseModel):

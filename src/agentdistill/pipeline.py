@@ -45,6 +45,8 @@ class Preset:
     sft_method: str = "full"  # "full" for from-scratch tiny presets, "lora" for a pretrained base (see sft_method())
     sft_batch: int = 16  # SFT records are short with compact prompts (~70 tokens), so SFT batches are wider
     eval_workers: int = 8
+    tokenizer: str = "line"  # train/tokenizer.py TOKENIZER_KINDS: "line" (short records) or "word" (copy-friendly)
+    prompt_style: str = "compact"  # the student's role prompts and inputs (mas/prompts.py)
 
 
 PRESETS: dict[str, Preset] = {
@@ -102,9 +104,9 @@ class Pipeline:
         stats = self.paths.datasets / "stats.json"
         if stats.exists():
             return json.loads(stats.read_text())
-        return build_datasets(self.paths.root, show_progress=self.show)
+        return build_datasets(self.paths.root, show_progress=self.show, prompt_style=self.p.prompt_style)
 
-    def tokenizer(self, out: Path | None = None, vocab: int | None = None) -> Path:
+    def tokenizer(self, out: Path | None = None, vocab: int | None = None, kind: str | None = None) -> Path:
         from agentdistill.train.tokenizer import train_tokenizer
 
         out = out or self.paths.model("tokenizer")
@@ -126,7 +128,7 @@ class Pipeline:
                 yield rec["context"]
                 yield rec["text"]
 
-        train_tokenizer(texts(), out, vocab_size=vocab or self.p.vocab)
+        train_tokenizer(texts(), out, vocab_size=vocab or self.p.vocab, kind=kind or self.p.tokenizer)
         return out
 
     def public_only(self) -> Path:

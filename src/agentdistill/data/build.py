@@ -7,6 +7,7 @@ text; everything is written atomically under RUN_DIR/datasets with a stats.json 
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,10 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     domain = _domain_for(first)
     ensure_writable_dir(paths.datasets)
     rejects = EvaluatorRejects(domain, seed, per_call=evaluator_rejects) if evaluator_rejects else None
-    sft = SftBuilder(val_fraction, seed, rejects=rejects)
-    dpo = DpoBuilder(domain, val_fraction, seed)
+    restyle = partial(restyle_prompt, style=prompt_style, domain_name=domain.name,
+                      policy_version=domain.policy_version)
+    sft = SftBuilder(val_fraction, seed, rejects=rejects, restyle=restyle)
+    dpo = DpoBuilder(domain, val_fraction, seed, restyle=restyle)
     episode_splits: Counter = Counter()
     scenario_types: Counter = Counter()
     with Progress(disable=not show_progress, transient=True) as progress:
@@ -83,12 +86,9 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     for name, builder in (("sft", sft), ("dpo", dpo)):
         if not any(builder.splits.values()):
             raise UserError(f"dataset {name} has no records (traces in {paths.traces})")
-    def styled(records: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-        return [{**r, key: restyle_prompt(r[key], prompt_style, domain.name, domain.policy_version)} for r in records]
-
     for split in ("train", "val"):
-        write_jsonl(paths.dataset("sft", split), styled(sft.splits[split], "messages"))
-        write_jsonl(paths.dataset("dpo", split), styled(dpo.splits[split], "prompt"))
+        write_jsonl(paths.dataset("sft", split), sft.splits[split])
+        write_jsonl(paths.dataset("dpo", split), dpo.splits[split])
         write_jsonl(paths.dataset("cpt", split), cpt[split])
     write_jsonl(paths.dataset("ppl", "domain"), cpt["ppl_domain"])
     write_jsonl(paths.dataset("ppl", "public"), cpt["ppl_public"])

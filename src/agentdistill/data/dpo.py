@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from agentdistill.data.gate import JudgeGate
@@ -36,7 +37,10 @@ def pair(prompt: list[dict[str, Any]], chosen: dict[str, Any], rejected: dict[st
 
 class DpoBuilder:
     def __init__(self, domain: Any, val_fraction: float, seed: int, mutator_cap: int = 400,
-                 mutators: list[Mutator] | None = None):
+                 mutators: list[Mutator] | None = None,
+                 restyle: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None):
+        """`restyle`: as in `SftBuilder`, applied to each pair's prompt after the judge gate, before dedup."""
+        self.restyle = restyle
         self.domain, self.val_fraction, self.seed, self.cap = domain, val_fraction, seed, mutator_cap
         self.gate = JudgeGate(domain)
         self.mutators = mutators if mutators is not None else list(REGISTRY.values())
@@ -49,6 +53,8 @@ class DpoBuilder:
         self.identical = 0  # judge pairs whose y* equals the teacher's output (nothing to prefer)
 
     def _add(self, rec: dict[str, Any], split: str, scenario_type: str) -> None:
+        if self.restyle is not None:
+            rec = {**rec, "prompt": self.restyle(rec["prompt"])}
         key = hashlib.sha256(record_key(rec["prompt"], rec["chosen"], rec["rejected"]).encode()).digest()
         if key in self._seen:
             self.duplicates += 1

@@ -39,15 +39,20 @@ def canonical_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def restyle_prompt(messages: list[dict[str, Any]], style: str, domain_name: str,
                    policy_version: str) -> list[dict[str, Any]]:
-    """The same call with its system prompt in `style` (see mas/prompts.py); inputs and outputs are untouched."""
-    from agentdistill.mas.prompts import compact_prompt, role_of
+    """The same call as the `style` runtime sends it (see mas/prompts.py): the role header as system prompt for
+    compact and focused, and the role's own input fields for focused; outputs are untouched."""
+    from agentdistill.mas.prompts import compact_prompt, focused_input, role_of
 
     if style == "full" or not messages or messages[0].get("role") != "system":
         return messages
     role = role_of(messages[0].get("content") or "")
     if role is None:
         return messages
-    return [{**messages[0], "content": compact_prompt(role, domain_name, policy_version)}, *messages[1:]]
+    rest = messages[1:]
+    if style == "focused":
+        rest = [{**m, "content": focused_input(role, m["content"])} if m.get("role") == "user" and m.get("content")
+                else m for m in rest]
+    return [{**messages[0], "content": compact_prompt(role, domain_name, policy_version)}, *rest]
 
 
 def teacher_message(call: dict[str, Any]) -> dict[str, Any]:

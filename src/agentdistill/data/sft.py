@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from agentdistill.data.messages import canonical_messages, record_key, refined_message, teacher_message
@@ -26,9 +27,12 @@ def sft_target(call: dict[str, Any]) -> tuple[dict[str, Any], str]:
 class SftBuilder:
     """Feed episodes in order; read `.splits` and `.stats` at the end."""
 
-    def __init__(self, val_fraction: float, seed: int, rejects: Any | None = None):
-        """`rejects`: an `EvaluatorRejects`, adding evaluator records that reject mutated plans."""
-        self.val_fraction, self.seed, self.rejects = val_fraction, seed, rejects
+    def __init__(self, val_fraction: float, seed: int, rejects: Any | None = None,
+                 restyle: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None):
+        """`rejects`: an `EvaluatorRejects`, adding evaluator records that reject mutated plans.
+        `restyle`: rewrites a record's messages into the student's prompt style before deduplication, so calls
+        that differ only in what the style leaves out become one record."""
+        self.val_fraction, self.seed, self.rejects, self.restyle = val_fraction, seed, rejects, restyle
         self.splits: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
         self._seen: set[bytes] = set()
         self.counts: dict[str, Counter] = {k: Counter() for k in ("split", "agent", "target_source", "scenario_type")}
@@ -49,6 +53,8 @@ class SftBuilder:
 
     def _add(self, messages: list[dict[str, Any]], agent: str, ep: dict[str, Any], split: str, source: str,
              scenario_type: str) -> None:
+        if self.restyle is not None:
+            messages = self.restyle(messages)
         key = hashlib.sha256(record_key(messages).encode()).digest()
         if key in self._seen:
             self.duplicates += 1

@@ -1,7 +1,7 @@
 """Role prompts. All five roles share one long prefix (domain facts, policy, tools) so that a serving
 engine's prefix cache reuses it; each role's own instructions and examples follow it.
 
-Two styles:
+Three styles:
 - `full`: the prefix plus the role's instructions; what a general model (the teacher) needs.
 - `compact`: the role header and the policy version only. A fine-tuned student has learned the facts,
   policy and formats from its training data (context distillation), so repeating ~18,000 characters on
@@ -9,6 +9,14 @@ Two styles:
   the call's own input, so training on compact records fits ~9x more agent calls into the same CPU budget
   (and serving prefills less). The dataset builder rewrites system prompts into this style, and the
   evaluation drives a student with the style it was trained on.
+- `focused`: the compact system prompt, and inputs cut to the fields the role decides from
+  (`ROLE_INPUT_FIELDS`): no conversation transcript, no Halstead figures, and the Executor sees just the
+  plan and its tool results. The transcript is ~45% of all input characters and grows with the
+  conversation, so a student trained on 3-turn conversations meets inputs on the 10-turn stress suite
+  longer than any it has seen. Every role's reference output is a function of its listed fields (tested on
+  every scenario type; the Understander reads the utterance with the known entities and session facts, and
+  no utterance in the traces means two things). A MAS whose roles do need the transcript (e.g. an LLM
+  resolving "yes, that one") should not use it.
 
 Inputs are passed as one JSON object in the user message, which is what both an LLM and the scripted
 teacher read.
@@ -23,9 +31,19 @@ from dataclasses import dataclass
 from typing import Any
 
 ROLES = ("understander", "planner", "evaluator", "executor", "explainer")
-PROMPT_STYLES = ("full", "compact")
+PROMPT_STYLES = ("full", "compact", "focused")
+SHORT_STYLES = ("compact", "focused")  # styles whose system prompt is the role header only
 ROLE_HEADER = "## Your role: "
 _INPUT_RE = re.compile(r"```json\n(.*?)\n```", re.S)
+# The input fields each role decides from; the focused style sends only these (see the module docstring).
+_PLANNER_FIELDS = ("today", "utterance", "understanding", "known_entities", "session", "feedback", "previous_plan")
+ROLE_INPUT_FIELDS: dict[str, tuple[str, ...]] = {
+    "understander": ("today", "utterance", "known_entities", "session"),
+    "planner": _PLANNER_FIELDS,
+    "evaluator": (*_PLANNER_FIELDS, "plan"),
+    "executor": ("plan",),
+    "explainer": ("today", "terminal", "tool_results", "known_entities", "session"),
+}
 
 PLAN_LANGUAGE = """\
 Plans are short programs in a restricted Python subset. They are parsed, never executed as Python:
@@ -100,16 +118,43 @@ def compact_prompt(role: str, domain_name: str, policy_version: str) -> str:
     return f"{ROLE_HEADER}{role.capitalize()}\nBusiness: {domain_name}. Policy version: {policy_version}.\n"
 
 
-def style_of(system_prompt: str) -> str:
-    """Which style a system prompt is in: compact prompts start with the role header."""
-    return "compact" if system_prompt.startswith(ROLE_HEADER) else "full"
+def role_input(role: str, payload: dict[str, Any], style: str) -> dict[str, Any]:
+    """What a role is sent: the whole payload, or only the role's own fields in the focused style."""
+    if style != "focused" or role not in ROLE_INPUT_FIELDS:
+        return payload
+    return {k: v for k, v in payload.items() if k in ROLE_INPUT_FIELDS[role]}
+
+
+def focused_input(role: str, content: str) -> str:
+    """A rendered role input cut to the role's own fields, byte for byte what the focused-style runtime sends;
+    a message without an input block is returned unchanged."""
+    m = _INPUT_RE.search(content or "")
+    if not m:
+        return content
+    payload = json.loads(m.group(1))
+    if not isinstance(payload, dict):
+        return content
+    body = json.dumps(role_input(role, payload, "focused"), sort_keys=True, ensure_ascii=False)
+    return content[:m.start(1)] + body + content[m.end(1):]
+
+
+def style_of(messages: list[dict[str, Any]]) -> str:
+    """Which style a call's messages are in: short styles' system prompts start with the role header, and a
+    focused input has only the role's own fields (a compact one always carries the transcript key)."""
+    system = messages[0].get("content") or "" if messages and messages[0].get("role") == "system" else ""
+    if not system.startswith(ROLE_HEADER):
+        return "full"
+    role = role_of(system)
+    user = next((m.get("content") or "" for m in messages[1:] if m.get("role") == "user"), "")
+    fields = set(parse_input(user))
+    return "focused" if role in ROLE_INPUT_FIELDS and fields <= set(ROLE_INPUT_FIELDS[role]) else "compact"
 
 
 def build_prompts(domain: Any, policy_version: str | None = None, style: str = "full") -> RolePrompts:
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
     version = policy_version or domain.policy_version
-    if style == "compact":
+    if style in SHORT_STYLES:
         return RolePrompts({role: compact_prompt(role, domain.name, version) for role in ROLES})
     tools = json.dumps([t.openai_schema() for t in domain.tools()], indent=1)
     prefix = (

@@ -13,7 +13,7 @@ from typing import Any
 
 from agentdistill.domain.rules import Action, RuleContext, check_action, check_turn
 from agentdistill.mas.plan import Plan, PlanError, halstead, next_step, parse_plan, terminal_calls
-from agentdistill.mas.prompts import build_prompts, extract_json_object, render_input
+from agentdistill.mas.prompts import build_prompts, extract_json_object, render_input, role_input
 from agentdistill.types import Backend, Completion, ToolCall
 
 
@@ -73,8 +73,9 @@ class MAS:
     # ------------------------------------------------------------------------------------------ calls
     def _call(self, session: Session, role: str, payload: dict[str, Any], calls: list[dict[str, Any]],
               extra: list[dict[str, Any]] | None = None, tools: bool = False, attempt: int = 0) -> Completion:
+        sent = role_input(role, payload, self.config.prompt_style)
         messages = [{"role": "system", "content": self.prompts.system[role]},
-                    {"role": "user", "content": render_input(payload)}] + (extra or [])
+                    {"role": "user", "content": render_input(sent)}] + (extra or [])
         comp = self.backend.complete(messages, tools=self.tool_schemas if tools else None, **self.config.sampling)
         record = {
             "turn": session.turn, "agent": role, "call_index": len(calls), "attempt": attempt,

@@ -9,6 +9,13 @@ on exactly this text rather than for general-purpose English:
   traces (30 MB, vocab 8192): system prompt 34.5 chars/token, JSON inputs 16.3, outputs 13.2, against
   3.9 / 3.3 / 3.4 for a GPT-2 style word-split BPE; training took 5 s on 2 cores (word-split: 9 s).
 - Byte-level alphabet: any unicode text round-trips exactly (`decode(encode(x)) == x`).
+- `kind="word"` is the copy-friendly alternative: GPT-2-style words and punctuation, every digit its own
+  token, merges never crossing a word. A value (stock number, e-mail, date, amount) is then spelled with
+  the same tokens in an input and in an output, and no token carries a value together with its context.
+  The line BPE does the opposite on our traces: it learns whole vehicle lines ("1291: 2021 Toyota Corolla
+  LE, White, used, $14,595, 76,114") as single tokens, so a vehicle the student never saw in training is
+  a token sequence it never saw. Price of the word kind: records are ~4x longer (~300 vs ~70 tokens on
+  compact SFT records), and its vocabulary saturates near 3,000 types on our traces.
 - `<|endoftext|>`, `<|im_start|>`, `<|im_end|>`, `<|pad|>` are special (control tokens, stripped on decode
   with skip_special_tokens). `<tool_call>` and `</tool_call>` are single tokens but NOT special: vLLM's
   hermes tool parser looks them up in the vocabulary and must see them in the decoded output.
@@ -28,6 +35,7 @@ from agentdistill.train.chat import BOS, CHAT_TEMPLATE, IM_END, IM_START, PAD, T
 CONTROL_TOKENS = [BOS, IM_START, IM_END, PAD]
 TOOL_TOKENS = [TOOL_CALL_START, TOOL_CALL_END]
 MODEL_MAX_LENGTH = 8192
+TOKENIZER_KINDS = ("line", "word")
 # Optional extra cut inside one-line JSON; see split_pretokenizer.
 JSON_FIELD_SPLIT = '", "'
 
@@ -50,6 +58,17 @@ def split_pretokenizer(json_fields: bool = False) -> pre_tokenizers.PreTokenizer
 def whitespace_pretokenizer() -> pre_tokenizers.PreTokenizer:
     """GPT-2 style pre-tokenization (words, numbers, punctuation apart): the baseline we compare against."""
     return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+
+
+def word_pretokenizer() -> pre_tokenizers.PreTokenizer:
+    """Copy-friendly pre-tokenization: single digits, then GPT-2 style words/punctuation (see the module docstring)."""
+    return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), whitespace_pretokenizer()])
+
+
+def pretokenizer_for(kind: str) -> pre_tokenizers.PreTokenizer:
+    if kind not in TOKENIZER_KINDS:
+        raise UserError(f"unknown tokenizer kind {kind!r}; allowed: {', '.join(TOKENIZER_KINDS)}")
+    return word_pretokenizer() if kind == "word" else split_pretokenizer()
 
 
 def train_raw_tokenizer(texts: Iterable[str], vocab_size: int = 8192,
@@ -98,11 +117,12 @@ def wrap_tokenizer(tok: Tokenizer) -> PreTrainedTokenizerFast:
     return fast
 
 
-def train_tokenizer(texts: Iterable[str], out_dir: Path, vocab_size: int = 8192) -> PreTrainedTokenizerFast:
-    """Train the line-level byte BPE on `texts`, save it (tokenizer.json + config with chat template)."""
+def train_tokenizer(texts: Iterable[str], out_dir: Path, vocab_size: int = 8192,
+                    kind: str = "line") -> PreTrainedTokenizerFast:
+    """Train a byte BPE of `kind` (line or word) on `texts`, save it (tokenizer.json + config with chat template)."""
     if vocab_size < 256 + len(CONTROL_TOKENS) + 1:
         raise UserError(f"vocab_size {vocab_size} is too small: the byte alphabet alone needs 256 tokens")
-    fast = wrap_tokenizer(train_raw_tokenizer(texts, vocab_size))
+    fast = wrap_tokenizer(train_raw_tokenizer(texts, vocab_size, pretokenizer_for(kind)))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(out_dir)

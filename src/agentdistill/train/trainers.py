@@ -364,7 +364,7 @@ def trained_prompt_style(cfg: StageConfig) -> str | None:
         return None
     first = next(iter(read_jsonl(cfg.train_file)), {})
     messages = first.get("messages") or first.get("prompt") or []
-    return style_of(messages[0].get("content") or "") if messages and messages[0].get("role") == "system" else None
+    return style_of(messages) if messages and messages[0].get("role") == "system" else None
 
 
 def _summary(cfg: StageConfig, state: Any, log_path: Path, wall: float, tokens: int,
