@@ -42,3 +42,18 @@ def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     assert json.loads((out / "eval" / "teacher" / "summary.json").read_text())["prompt_style"] == "full"
     table = (out / "eval" / "comparison.md").read_text()
     assert "| teacher |" in table and "| dpo |" in table
+
+    # `--ablation` on the finished run: only SFT+DPO without CPT train; nothing finished is redone
+    sft_summary = out / "models" / "sft" / "train_summary.json"
+    before = sft_summary.stat().st_mtime_ns
+    res = subprocess.run([sys.executable, "-m", "agentdistill.cli", "run", "--preset", "smoke", "--out", str(out),
+                          "--workers", "2", "--no-progress", "--ablation"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert sft_summary.stat().st_mtime_ns == before
+    assert "== sft (no CPT)" in res.stderr
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert {"sft_nocpt", "dpo_nocpt"} <= set(summary["training"])
+    nocpt = json.loads((out / "models" / "sft_nocpt" / "config.json").read_text())
+    assert nocpt["num_hidden_layers"] == expanded  # trained from the expanded base, not from the CPT model
+    assert summary["training"]["sft_nocpt"]["config"]["model_in"].endswith("base_expanded")
+    assert "| dpo_nocpt |" in (out / "eval" / "comparison.md").read_text()

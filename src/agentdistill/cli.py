@@ -363,11 +363,13 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<preset>).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    ablation: Annotated[bool, typer.Option(help="Also train and evaluate SFT+DPO without CPT (CPT ablation); "
+                                           "on a finished run only the missing stages run.")] = False,
 ) -> None:
     """Run every stage that exists on the embedded default (built-in domain, scripted teacher)."""
     from agentdistill.pipeline import run_pipeline
 
-    result = run_pipeline(preset, out, workers=workers, show_progress=progress)
+    result = run_pipeline(preset, out, workers=workers, show_progress=progress, ablation=ablation)
     _print_summary(result["train"], "train conversations (scripted teacher)")
     print(result["comparison"]["markdown"])
     console.print(f"timings (s): {json.dumps(result['timings_s'])}")

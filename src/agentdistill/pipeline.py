@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,18 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def with_ablation(p: Preset) -> Preset:
+    """The preset plus the paper's CPT ablation: SFT and DPO trained from the expanded base without CPT, and
+    evaluated wherever their CPT'd counterparts are (CPT+SFT+DPO vs SFT+DPO)."""
+    extra = tuple(f"{m}_nocpt" for m in p.eval_models if m in ("sft", "dpo") and f"{m}_nocpt" not in p.eval_models)
+    return replace(p, ablation=True, eval_models=p.eval_models + extra)
+
+
 class Pipeline:
-    def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True):
+    def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True, ablation: bool = False):
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-        self.name, self.p = preset, PRESETS[preset]
+        self.name, self.p = preset, with_ablation(PRESETS[preset]) if ablation else PRESETS[preset]
         self.paths = RunPaths(ensure_writable_dir(root))
         self.workers, self.show = workers, show_progress
         self.timings: dict[str, float] = {}
@@ -264,5 +271,5 @@ class Pipeline:
 
 
 def run_pipeline(preset: str, out: str | Path | None = None, workers: int = 2,
-                 show_progress: bool = True) -> dict[str, Any]:
-    return Pipeline(preset, Path(out or Path("runs") / preset), workers, show_progress).run()
+                 show_progress: bool = True, ablation: bool = False) -> dict[str, Any]:
+    return Pipeline(preset, Path(out or Path("runs") / preset), workers, show_progress, ablation).run()
