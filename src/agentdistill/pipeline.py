@@ -40,8 +40,8 @@ class Preset:
     dpo_steps: int
     batch: int
     lora_r: int
-    eval_models: tuple[str, ...]  # which checkpoints are served and evaluated
-    ablation: bool  # also SFT+DPO without CPT
+    eval_models: tuple[str, ...]  # which checkpoints are served and evaluated (see Pipeline.eval_names)
+    ablation: bool  # also SFT+DPO without CPT, evaluated wherever their CPT'd twins are
     sft_method: str = "full"  # "full" for from-scratch tiny presets, "lora" for a pretrained base (see sft_method())
     sft_batch: int = 16  # SFT records are short with compact prompts (~70 tokens), so SFT batches are wider
     eval_workers: int = 8
@@ -57,22 +57,15 @@ PRESETS: dict[str, Preset] = {
                       eval_models=("base", "cpt", "sft", "dpo"), ablation=False),
     "quality": Preset(episodes=7172, heldout=140, stress=120, model="micro", vocab=8192, expand_every=3,
                       base_steps=400, cpt_steps=400, sft_steps=4000, dpo_steps=600, batch=4, lora_r=128,
-                      eval_models=("base", "cpt", "sft", "dpo", "sft_nocpt", "dpo_nocpt"), ablation=True),
+                      eval_models=("base", "cpt", "sft", "dpo"), ablation=True),
 }
-
-
-def with_ablation(p: Preset) -> Preset:
-    """The preset plus the paper's CPT ablation: SFT and DPO trained from the expanded base without CPT, and
-    evaluated wherever their CPT'd counterparts are (CPT+SFT+DPO vs SFT+DPO)."""
-    extra = tuple(f"{m}_nocpt" for m in p.eval_models if m in ("sft", "dpo") and f"{m}_nocpt" not in p.eval_models)
-    return replace(p, ablation=True, eval_models=p.eval_models + extra)
 
 
 class Pipeline:
     def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True, ablation: bool = False):
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-        self.name, self.p = preset, with_ablation(PRESETS[preset]) if ablation else PRESETS[preset]
+        self.name, self.p = preset, replace(PRESETS[preset], ablation=True) if ablation else PRESETS[preset]
         self.paths = RunPaths(ensure_writable_dir(root))
         self.workers, self.show = workers, show_progress
         self.timings: dict[str, float] = {}
@@ -214,6 +207,12 @@ class Pipeline:
                                         prompt_style=None if name == "teacher" else style)
         return {"models": results, "comparison": comparison(self.paths.eval)}
 
+    def eval_names(self) -> list[str]:
+        """The preset's evaluated checkpoints, plus the no-CPT twins of its SFT and DPO ones when the ablation runs
+        (CPT+SFT+DPO vs SFT+DPO)."""
+        twins = [f"{m}_nocpt" for m in self.p.eval_models if self.p.ablation and m in ("sft", "dpo")]
+        return [*self.p.eval_models, *twins]
+
     def prompt_style(self) -> str:
         """The role-prompt style the run's datasets (hence its students) use; the teacher always reads full prompts."""
         stats = self.paths.datasets / "stats.json"
@@ -262,7 +261,7 @@ class Pipeline:
             training["dpo_nocpt"] = self._timed("dpo (no CPT)", self._train, "dpo", self.paths.model("sft_nocpt"),
                                                 "dpo_nocpt", "dpo", self.p.dpo_steps, **self.dpo_settings())
         figure5 = self._timed("figure 5 (per-position loss)", self.figure5, expanded)
-        evaluation = self.evaluate(list(self.p.eval_models))
+        evaluation = self.evaluate(self.eval_names())
         result = {"run_dir": str(self.paths.root), "preset": self.name, "train": train, "datasets": stats,
                   "training": training, "figure5": figure5, **evaluation, "timings_s": self.timings}
         atomic_write_json(self.paths.root / "run_summary.json",
