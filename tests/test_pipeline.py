@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
+
+from cli_runner import run_cli
 
 
 def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     out = tmp_path / "smoke"
-    res = subprocess.run([sys.executable, "-m", "agentdistill.cli", "run", "--preset", "smoke", "--out", str(out),
-                          "--workers", "2", "--no-progress"], capture_output=True, text=True, timeout=420)
+    res = run_cli("run", "--preset", "smoke", "--out", out, "--workers", "2", "--no-progress", timeout=420)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Traceback" not in res.stderr
     assert json.loads((out / "summary.json").read_text())["episodes"] == 40
@@ -46,8 +45,8 @@ def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     # `--ablation` on the finished run: only SFT+DPO without CPT train; nothing finished is redone
     sft_summary = out / "models" / "sft" / "train_summary.json"
     before = sft_summary.stat().st_mtime_ns
-    res = subprocess.run([sys.executable, "-m", "agentdistill.cli", "run", "--preset", "smoke", "--out", str(out),
-                          "--workers", "2", "--no-progress", "--ablation"], capture_output=True, text=True, timeout=300)
+    res = run_cli("run", "--preset", "smoke", "--out", out, "--workers", "2", "--no-progress", "--ablation",
+                  timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert sft_summary.stat().st_mtime_ns == before
     assert "== sft (no CPT)" in res.stderr
