@@ -337,3 +337,22 @@ def test_bench_simulate_json(tmp_path: Path):
     for key in ("episodes_per_s", "agent_calls_per_s", "agent_calls_per_conversation"):
         assert isinstance(result[key], int | float) and result[key] > 0, key
     assert result["agent_calls"] >= 30
+
+
+def test_bench_train_dtype_json(tmp_path: Path):
+    out = tmp_path / "train_dtype.json"
+    res = run_cli("bench", "train-dtype", "nano", "--batch", "2", "--length", "16", "--steps", "1", "--out", out)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(out.read_text())
+    (row,) = result["models"]
+    assert row["model"] == "nano" and row["vocab"] == 8192
+    assert row["fp32_tokens_per_s"] > 0 and row["bf16_autocast_tokens_per_s"] > 0
+    assert abs(row["bf16_speedup"] - row["bf16_autocast_tokens_per_s"] / row["fp32_tokens_per_s"]) < 0.01
+    assert isinstance(result["machine"]["amx_bf16"], bool)
+
+
+def test_bench_train_dtype_unknown_model_is_one_line(tmp_path: Path):
+    res = run_cli("bench", "train-dtype", "gigantic", "--out", tmp_path / "x.json")
+    assert res.returncode == 2
+    assert "gigantic" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.json").exists()

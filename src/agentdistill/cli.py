@@ -229,6 +229,20 @@ def bench_simulate(
     console.print_json(json.dumps(result))
 
 
+@bench_app.command("train-dtype")
+def bench_train_dtype(
+    models: Annotated[list[str], typer.Argument(help="Model presets (nano, micro, small, teacher) or checkpoint dirs.")],
+    batch: Annotated[int, typer.Option(min=1, help="Sequences per step.")] = 8,
+    length: Annotated[int, typer.Option(min=8, help="Tokens per sequence.")] = 256,
+    steps: Annotated[int, typer.Option(min=1, help="Timed optimizer steps per dtype.")] = 4,
+    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/train_dtype.json"),
+) -> None:
+    """Training tokens/s in float32 vs bfloat16 autocast per model (AMX CPUs run bf16 matmuls much faster)."""
+    from agentdistill.bench.train_dtype import bench_train_dtype as run_bench
+
+    console.print_json(json.dumps(run_bench(models, batch=batch, length=length, steps=steps, out=out)))
+
+
 # -------------------------------------------------------------------------------------------- serve
 @app.command()
 def serve(

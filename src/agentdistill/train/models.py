@@ -73,10 +73,10 @@ def param_count(preset: ModelPreset | str, vocab_size: int) -> int:
     return p.num_hidden_layers * per_layer + embeddings + p.hidden_size
 
 
-def llama_config(preset: ModelPreset, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
-    """Config whose vocabulary covers every token id the tokenizer can produce, added tokens included."""
+def shape_config(preset: ModelPreset, vocab_size: int, **token_ids: int | None) -> LlamaConfig:
+    """The Llama config of a preset's shape at a given vocabulary size (token ids: bos/eos/pad_token_id)."""
     return LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=preset.hidden_size,
         intermediate_size=preset.intermediate_size,
         num_hidden_layers=preset.num_hidden_layers,
@@ -85,10 +85,14 @@ def llama_config(preset: ModelPreset, tokenizer: PreTrainedTokenizerBase) -> Lla
         max_position_embeddings=preset.max_position_embeddings,
         rope_theta=preset.rope_theta,
         tie_word_embeddings=preset.tie_word_embeddings,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        **token_ids,
     )
+
+
+def llama_config(preset: ModelPreset, tokenizer: PreTrainedTokenizerBase) -> LlamaConfig:
+    """Config whose vocabulary covers every token id the tokenizer can produce, added tokens included."""
+    return shape_config(preset, len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
 
 
 def build_model(preset: str, tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> LlamaForCausalLM:
