@@ -3,13 +3,13 @@ conversations -> 495,772 agent calls). Writes one JSON file; no timing asserts a
 
 from __future__ import annotations
 
-import platform
 import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from agentdistill.bench import machine_info
 from agentdistill.config import SimulateConfig
 from agentdistill.fileio import atomic_write_json
 
@@ -33,8 +33,7 @@ def bench_simulate(episodes: int = 7172, workers: int = 2, seed: int = 0, error_
         "benchmark": "simulate",
         "command": f"agentdistill bench simulate --episodes {episodes} --workers {workers} --seed {seed} "
                    f"--error-rate {error_rate}",
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": machine_info(),
         "episodes": summary["episodes"],
         "agent_calls": summary["agent_calls"],
         "wall_s": round(wall, 2),

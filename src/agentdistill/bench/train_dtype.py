@@ -8,12 +8,11 @@ same batch for both dtypes in the same process, and reports tokens/s and their r
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+from agentdistill.bench import machine_info
 from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json
 
@@ -32,15 +31,12 @@ def cpu_flags() -> set[str]:
 def _load(model: str, vocab: int) -> Any:
     """A preset name builds a fresh Llama of that shape; anything else is a local HF checkpoint directory."""
     import torch
-    from transformers import LlamaForCausalLM
 
-    from agentdistill.train.models import PRESETS, get_preset, shape_config
+    from agentdistill.train.models import PRESETS, get_preset, seeded_llama, shape_config
     from agentdistill.train.trainers import load_model
 
     if model in PRESETS:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return LlamaForCausalLM(shape_config(get_preset(model), vocab))
+        return seeded_llama(shape_config(get_preset(model), vocab))
     if not Path(model).is_dir():
         raise UserError(f"model {model!r} is neither a preset ({', '.join(PRESETS)}) nor a checkpoint directory")
     return load_model(Path(model), torch.float32)
@@ -89,8 +85,7 @@ def bench_train_dtype(models: list[str], batch: int = 8, length: int = 256, step
         "command": f"agentdistill bench train-dtype {' '.join(models)} --batch {batch} --length {length} "
                    f"--steps {steps}",
         "what": "one optimizer step (forward, backward, AdamW) on random tokens, fp32 vs torch.autocast bf16",
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "platform": platform.platform(),
+        "machine": {**machine_info(), "torch_threads": torch.get_num_threads(),
                     "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags},
         "batch": batch, "length": length, "steps": steps,
         "models": rows,

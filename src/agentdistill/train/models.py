@@ -95,12 +95,16 @@ def llama_config(preset: ModelPreset, tokenizer: PreTrainedTokenizerBase) -> Lla
                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
 
 
-def build_model(preset: str, tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> LlamaForCausalLM:
+def seeded_llama(config: LlamaConfig, seed: int = 0) -> LlamaForCausalLM:
     """A freshly initialised Llama; the same seed gives the same weights without touching the global RNG."""
-    config = llama_config(get_preset(preset), tokenizer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
+        return LlamaForCausalLM(config)
+
+
+def build_model(preset: str, tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> LlamaForCausalLM:
+    """A preset's fresh Llama (see seeded_llama) sized to the tokenizer, in float32, ready to save."""
+    model = seeded_llama(llama_config(get_preset(preset), tokenizer), seed)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.to(dtype=torch.float32).eval()
 
