@@ -19,6 +19,7 @@ from agentdistill.data.mutators import REGISTRY, MutationInput
 from agentdistill.domain.dealership import DealershipDomain
 from agentdistill.simulate.runner import simulate
 from agentdistill.simulate.store import TraceStore
+DOMAIN = DealershipDomain()
 
 RATIO = 0.3
 
@@ -191,7 +192,7 @@ def test_compact_prompts_by_default_full_on_request(run: Path, tmp_path: Path) -
         compact_recs, full_recs = _read(run / f"datasets/{kind}/train.jsonl"), _read(full / f"datasets/{kind}/train.jsonl")
         assert len(compact_recs) == len(full_recs) > 0
         for c, f in zip(compact_recs, full_recs, strict=True):
-            assert c[key][0]["content"] == compact_prompt(c["agent"], "dealership", "v1")
+            assert c[key][0]["content"] == compact_prompt(c["agent"], DOMAIN, "v1")
             assert role_of(f[key][0]["content"]) == c["agent"] and len(f[key][0]["content"]) > 10_000
             assert c[key][1:] == f[key][1:]
             assert {k: v for k, v in c.items() if k != key} == {k: v for k, v in f.items() if k != key}
@@ -218,11 +219,11 @@ def test_focused_records_carry_only_each_roles_fields(run: Path, tmp_path: Path)
         def call(rec: dict, key: str = key) -> str:  # what deduplication compares (a duplicate keeps its first id)
             return json.dumps([rec[key], rec.get("chosen"), rec.get("rejected")], sort_keys=True)
 
-        restyled = {call({**f, key: restyle_prompt(f[key], "focused", "dealership", "v1")}) for f in full_recs}
+        restyled = {call({**f, key: restyle_prompt(f[key], "focused", DOMAIN, "v1")}) for f in full_recs}
         assert {call(c) for c in focused} == restyled  # the same calls ...
         assert 0 < len(focused) < len(full_recs)  # ... deduplicated
         for c in focused:
-            assert c[key][0]["content"] == compact_prompt(c["agent"], "dealership", "v1")
+            assert c[key][0]["content"] == compact_prompt(c["agent"], DOMAIN, "v1")
             fields = set(parse_input(c[key][1]["content"]))
             assert fields and fields <= set(ROLE_INPUT_FIELDS[c["agent"]]), (c["agent"], fields)
             assert style_of(c[key]) == "focused"

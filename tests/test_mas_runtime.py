@@ -182,12 +182,24 @@ def test_prompts_share_a_long_prefix_and_name_their_role(mas_domain):
         assert f'"{name}"' in prefix
 
 
-def test_compact_prompts_name_role_and_policy_only(mas_domain):
+def test_compact_prompts_name_role_policy_and_the_domain_derived_view(mas_domain):
+    """Short prompts: role, policy version and the role's view (tool signatures or intents) from the Domain,
+    within the view budget; the Explainer gets no view."""
+    from agentdistill.mas.views import VIEW_CHAR_BUDGET, role_view, tool_signature
+
     mas = MAS(mas_domain, ScriptedTeacher(mas_domain), MASConfig(prompt_style="compact"))
     for role in ROLES:
         text = mas.prompts.system[role]
-        assert role_of(text) == role and approx_tokens(text) < 30
-        assert "Policy version: v1" in text
+        assert role_of(text) == role and "Policy version: v1" in text
+        assert len(role_view(mas_domain, role)) <= VIEW_CHAR_BUDGET
+    for role in ("planner", "executor", "evaluator"):
+        for tool in mas_domain.tools():
+            assert tool_signature(tool.name, tool.parameters) in mas.prompts.system[role]
+    assert "get_vehicle(stock_no)" in mas.prompts.system["planner"]
+    assert "search_inventory(make?," in mas.prompts.system["planner"]
+    assert all(i.name in mas.prompts.system["understander"] for i in mas_domain.intents())
+    assert "book_test_drive(stock_no, date, time)" in mas.prompts.system["understander"]
+    assert approx_tokens(mas.prompts.system["explainer"]) < 30
     with pytest.raises(ValueError, match="prompt style"):
         MAS(mas_domain, ScriptedTeacher(mas_domain), MASConfig(prompt_style="short"))
 
@@ -523,3 +535,21 @@ def test_malformed_turns_do_not_break_the_conversation(mas_domain):
     assert again.fallback is None and "book_test_drive" in [a.name for a in again.actions]
     assert session.turn == 2 and len(session.conversation) == 4
     assert session.known_entities["stock_no"] == sc.turns[1].entities["stock_no"]
+
+
+def test_views_fall_back_to_names_then_a_cut_list_for_large_domains(mas_domain):
+    from agentdistill.domain.base import ToolSpec
+    from agentdistill.mas.views import VIEW_CHAR_BUDGET, tools_view
+
+    class Big:
+        def __init__(self, n: int, n_args: int):
+            props = {f"argument_{j}": {"type": "string"} for j in range(n_args)}
+            self._tools = [ToolSpec(f"tool_{i:03d}", "", {"type": "object", "properties": props}) for i in range(n)]
+
+        def tools(self):
+            return self._tools
+
+    names_only = tools_view(Big(40, 8))
+    assert "tool_039" in names_only and "argument_0" not in names_only and len(names_only) <= VIEW_CHAR_BUDGET
+    cut = tools_view(Big(400, 1))
+    assert len(cut) <= VIEW_CHAR_BUDGET and "; ..." in cut and cut.endswith("ask(missing, topics)")

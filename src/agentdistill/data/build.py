@@ -64,7 +64,7 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     domain = _domain_for(first)
     ensure_writable_dir(paths.datasets)
     rejects = EvaluatorRejects(domain, seed, per_call=evaluator_rejects) if evaluator_rejects else None
-    restyle = partial(restyle_prompt, style=prompt_style, domain_name=domain.name,
+    restyle = partial(restyle_prompt, style=prompt_style, domain=domain,
                       policy_version=domain.policy_version)
     sft = SftBuilder(val_fraction, seed, rejects=rejects, restyle=restyle)
     dpo = DpoBuilder(domain, val_fraction, seed, restyle=restyle)

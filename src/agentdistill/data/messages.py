@@ -37,7 +37,7 @@ def canonical_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def restyle_prompt(messages: list[dict[str, Any]], style: str, domain_name: str,
+def restyle_prompt(messages: list[dict[str, Any]], style: str, domain: Any,
                    policy_version: str) -> list[dict[str, Any]]:
     """The same call as the `style` runtime sends it (see mas/prompts.py): the role header as system prompt for
     compact and focused, and the role's own input fields for focused; outputs are untouched."""
@@ -52,7 +52,7 @@ def restyle_prompt(messages: list[dict[str, Any]], style: str, domain_name: str,
     if style == "focused":
         rest = [{**m, "content": focused_input(role, m["content"])} if m.get("role") == "user" and m.get("content")
                 else m for m in rest]
-    return [{**messages[0], "content": compact_prompt(role, domain_name, policy_version)}, *rest]
+    return [{**messages[0], "content": compact_prompt(role, domain, policy_version)}, *rest]
 
 
 def teacher_message(call: dict[str, Any]) -> dict[str, Any]:

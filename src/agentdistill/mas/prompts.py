@@ -113,9 +113,14 @@ def check_prompt_style(style: str, allow_auto: bool = False) -> str:
     return style
 
 
-def compact_prompt(role: str, domain_name: str, policy_version: str) -> str:
-    """The student's system prompt: which role, which business, which policy version (rules differ by version)."""
-    return f"{ROLE_HEADER}{role.capitalize()}\nBusiness: {domain_name}. Policy version: {policy_version}.\n"
+def compact_prompt(role: str, domain: Any, policy_version: str) -> str:
+    """The student's system prompt: which role, which business, which policy version (rules differ by version),
+    and the role's domain-derived view (mas/views.py: the tools or intents it must choose among)."""
+    from agentdistill.mas.views import role_view
+
+    view = role_view(domain, role)
+    return (f"{ROLE_HEADER}{role.capitalize()}\nBusiness: {domain.name}. Policy version: {policy_version}.\n"
+            + (f"{view}\n" if view else ""))
 
 
 def role_input(role: str, payload: dict[str, Any], style: str) -> dict[str, Any]:
@@ -155,7 +160,7 @@ def build_prompts(domain: Any, policy_version: str | None = None, style: str = "
         raise ValueError(f"unknown prompt style {style!r}; choose one of {', '.join(PROMPT_STYLES)}")
     version = policy_version or domain.policy_version
     if style in SHORT_STYLES:
-        return RolePrompts({role: compact_prompt(role, domain.name, version) for role in ROLES})
+        return RolePrompts({role: compact_prompt(role, domain, version) for role in ROLES})
     tools = json.dumps([t.openai_schema() for t in domain.tools()], indent=1)
     prefix = (
         f"You are one of five cooperating agents behind the customer assistant of a {domain.name} business. "
