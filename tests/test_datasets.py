@@ -19,6 +19,7 @@ from agentdistill.data.mutators import REGISTRY, MutationInput
 from agentdistill.domain.dealership import DealershipDomain
 from agentdistill.simulate.runner import simulate
 from agentdistill.simulate.store import TraceStore
+
 DOMAIN = DealershipDomain()
 
 RATIO = 0.3
@@ -243,3 +244,32 @@ def test_cli(run: Path, tmp_path: Path) -> None:
     assert none.returncode == 2 and "has no records" in none.stderr and len(none.stderr.strip().splitlines()) == 1
     style = run_cli("datasets", str(run), "--prompt-style", "tiny")
     assert style.returncode == 2 and "--prompt-style" in style.stderr and len(style.stderr.strip().splitlines()) == 1
+
+
+def test_executor_steps_fold_into_one_record_per_turn(episodes: list[dict]) -> None:
+    """With folding, no record is a prefix of a later record of the same role and episode, multi-step records
+    exist (every assistant message is in the loss), and every step of the unfolded records is still trained:
+    it is the last message of an unfolded record and appears as an assistant message of some folded one."""
+    from agentdistill.data.sft import SftBuilder
+
+    builds = {}
+    for fold in (True, False):
+        b = SftBuilder(0.2, 0, fold_steps=fold)
+        for ep in episodes:
+            b.add_episode(ep)
+        builds[fold] = [r for split in b.splits.values() for r in split]
+        if fold:
+            assert b.stats["steps_folded"] > 0
+    folded, unfolded = builds[True], builds[False]
+    assert len(folded) < len(unfolded)
+    by_episode: dict[tuple, list] = {}
+    for r in folded:
+        by_episode.setdefault((r["episode_id"], r["agent"]), []).append(r["messages"])
+    for msgs in by_episode.values():
+        for a, b in zip(msgs, msgs[1:], strict=False):
+            assert b[:len(a)] != a
+    assert any(sum(m["role"] == "assistant" for m in r["messages"]) >= 3 for r in folded if r["agent"] == "executor")
+    trained = {(r["episode_id"], json.dumps(r["messages"][:i + 1], sort_keys=True))
+               for r in folded for i, m in enumerate(r["messages"]) if m["role"] == "assistant"}
+    for r in unfolded:
+        assert (r["episode_id"], json.dumps(r["messages"], sort_keys=True)) in trained
