@@ -248,3 +248,32 @@ def test_bad_inputs(work: dict[str, Path], tmp_path: Path) -> None:
     (broken / "config.json").write_text("{not json")
     with pytest.raises(UserError, match="model dir"):
         train_stage(cfg(work, "sft", "sft", "x", model_in=broken))
+
+
+def test_lora_on_top_layers_only_with_no_autograd_below(work: dict[str, Path]) -> None:
+    """lora_layers=1 on the 2-layer model: adapters only in the top layer, the bottom layer runs without
+    autograd (no grad_fn on its output), training still lowers the loss and the merge changes only the top layer."""
+    from transformers import AutoModelForCausalLM
+
+    c = cfg(work, "sft", "sft", "sft_top1", lora_layers=1)
+    trainer = make_trainer(c)
+    names = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert names and all(".layers.1." in n for n in names), names
+    seen = {}
+    layers = trainer.model.get_base_model().model.layers
+    hooks = [layer.register_forward_hook(lambda m, a, out, i=i: seen.__setitem__(i, out)) for i, layer in
+             enumerate(layers)]
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    trainer.model.train()
+    trainer.model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")})
+    for h in hooks:
+        h.remove()
+    out = [o[0] if isinstance(o, tuple) else o for o in (seen[0], seen[1])]
+    assert out[0].grad_fn is None and out[1].grad_fn is not None
+
+    summary = train_stage(c)
+    assert_trained(summary, work["root"] / "sft_top1")
+    base = AutoModelForCausalLM.from_pretrained(work["model"]).state_dict()
+    merged = AutoModelForCausalLM.from_pretrained(work["root"] / "sft_top1").state_dict()
+    changed = {k for k in base if not torch.equal(base[k], merged[k])}
+    assert changed and all(".layers.1." in k for k in changed), changed

@@ -50,6 +50,9 @@ class StageConfig(BaseModel):
     lora_alpha: int | None = Field(None, ge=1)  # default 2 * lora_r
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: str | list[str] = "all-linear"
+    # LoRA on the top N decoder layers only (None: all); CPU steps then skip the lower layers' backward
+    lora_layers: int | None = Field(None, ge=1)
+    no_grad_below_lora: bool = True  # run the layers below the lowest adapted one without autograd
     learning_rate: float | None = Field(None, gt=0)  # default 1e-3 full, 5e-4 lora
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
@@ -66,6 +69,7 @@ class StageConfig(BaseModel):
     save_steps: int = Field(50, ge=1)
     save_total_limit: int = Field(2, ge=1)
     packing: bool = False
+    padding_free: bool = False  # SFT: one row of concatenated records, no pad tokens (position_ids mark records)
     group_by_length: bool = False  # batch records of similar length: less padding on short, uneven chat records
     max_records: int | None = Field(None, ge=1)  # train on a seeded sample of this many records (CPU budgets)
     bf16: bool | None = None  # default: bf16 on a CUDA GPU that supports it, fp32 otherwise
@@ -236,13 +240,56 @@ def _common_args(cfg: StageConfig, ckpt: Path, has_eval: bool) -> dict[str, Any]
     }
 
 
-def _peft_config(cfg: StageConfig) -> Any:
+def _peft_config(cfg: StageConfig, model: Any) -> Any:
     if cfg.method != "lora":
         return None
     from peft import LoraConfig
 
+    layers = _lora_layer_ids(cfg, len(decoder_layers(model)))
+    targets = cfg.target_modules
+    if layers is not None and targets == "all-linear":  # PEFT takes a layer subset only with named modules
+        targets = linear_module_names(model)
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.target_modules, task_type="CAUSAL_LM")
+                      target_modules=targets, task_type="CAUSAL_LM",
+                      layers_to_transform=layers, layers_pattern="layers" if layers is not None else None)
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """PEFT's "all-linear" spelled out: the names of every Linear inside the decoder layers (not the LM head)."""
+    import torch
+
+    return sorted({name.rsplit(".", 1)[-1] for name, module in decoder_layers(model).named_modules()
+                   if isinstance(module, torch.nn.Linear)})
+
+
+def _lora_layer_ids(cfg: StageConfig, n_layers: int) -> list[int] | None:
+    if cfg.lora_layers is None or cfg.lora_layers >= n_layers:
+        return None
+    return list(range(n_layers - cfg.lora_layers, n_layers))
+
+
+def decoder_layers(model: Any) -> Any:
+    """The decoder's layer list (`model.model.layers` for Llama-style models)."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    layers = getattr(decoder, "layers", None)
+    if layers is None:
+        raise UserError(f"{type(model).__name__}: no decoder layer list found (lora_layers needs one)")
+    return layers
+
+
+def freeze_below_lora(cfg: StageConfig, model: Any) -> int:
+    """Run the decoder layers below the lowest LoRA layer under `torch.no_grad`: they hold no trainable weight,
+    so their activations need not be kept for a backward pass. Returns how many layers run so."""
+    if cfg.method != "lora" or cfg.lora_layers is None or not cfg.no_grad_below_lora:
+        return 0
+    import torch
+
+    layers = decoder_layers(model)
+    ids = _lora_layer_ids(cfg, len(layers))
+    below = ids[0] if ids else 0
+    for layer in list(layers)[:below]:
+        layer.forward = torch.no_grad()(layer.forward)
+    return below
 
 
 def _make_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, ckpt: Path,
@@ -257,20 +304,21 @@ def _make_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, e
 def _new_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, ckpt: Path,
                  callbacks: list[Any]) -> Any:
     common = _common_args(cfg, ckpt, eval_ds is not None)
+    peft = _peft_config(cfg, model) if cfg.method == "lora" else None
     if cfg.stage == "dpo":
         from trl import DPOConfig, DPOTrainer
 
         losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, cfg.sft_weight]} if cfg.sft_weight else {}
         args = DPOConfig(**common, beta=cfg.beta, **losses)
         return DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                          processing_class=tokenizer, peft_config=_peft_config(cfg), callbacks=callbacks)
+                          processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
     from trl import SFTConfig, SFTTrainer
 
     lm = cfg.stage in ("base", "cpt")
-    args = SFTConfig(**common, packing=cfg.packing, completion_only_loss=True if lm else None,
-                     assistant_only_loss=not lm)
+    args = SFTConfig(**common, packing=cfg.packing, padding_free=cfg.padding_free,
+                     completion_only_loss=True if lm else None, assistant_only_loss=not lm)
     return SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
-                      peft_config=_peft_config(cfg), callbacks=callbacks)
+                      peft_config=peft, callbacks=callbacks)
 
 
 def make_trainer(cfg: StageConfig, callbacks: list[Any] | None = None) -> Any:
@@ -285,6 +333,7 @@ def make_trainer(cfg: StageConfig, callbacks: list[Any] | None = None) -> Any:
     train_ds = build_dataset(cfg, cfg.train_file, tokenizer)
     eval_ds = build_dataset(cfg, cfg.eval_file, tokenizer, "eval") if cfg.eval_file else None
     model = load_model(cfg.model_in, _train_dtype(cfg))
+    freeze_below_lora(cfg, model)
     trainer = _make_trainer(cfg, model, tokenizer, train_ds, eval_ds, checkpoint_dir(cfg.out_dir), callbacks or [])
     if len(trainer.train_dataset) == 0:
         raise UserError(f"dataset {cfg.train_file}: no record keeps a trainable token within max_length "
