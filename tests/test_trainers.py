@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_runner import run_cli
 
 from agentdistill.errors import UserError
 from agentdistill.train.chat import BOS, CHAT_TEMPLATE, IM_END, IM_START, PAD, TOOL_CALL_END, TOOL_CALL_START
@@ -277,3 +278,24 @@ def test_lora_on_top_layers_only_with_no_autograd_below(work: dict[str, Path]) -
     merged = AutoModelForCausalLM.from_pretrained(work["root"] / "sft_top1").state_dict()
     changed = {k for k in base if not torch.equal(base[k], merged[k])}
     assert changed and all(".layers.1." in k for k in changed), changed
+
+
+def test_bench_train_writes_one_row_per_configuration(work: dict[str, Path], tmp_path: Path) -> None:
+    """`agentdistill bench train` on the tiny model: every configuration trains the same records, the trimmed
+    ones on a smaller vocabulary, top-half LoRA with fewer trainable weights; machine flags are recorded."""
+    out = tmp_path / "train.json"
+    result = run_cli("bench", "train", "--model", work["model"], "--records", work["sft"], "--steps", "1",
+                     "--batch", "2", "--config", "trl_today", "--config", "trim_vocab",
+                     "--config", "trim_vocab+top_half_layers", "--out", out, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(out.read_text())
+    rows = {r["config"]: r for r in data["rows"]}
+    assert list(rows) == ["trl_today", "trim_vocab", "trim_vocab+top_half_layers"]
+    assert all(r["tokens_per_s"] > 0 and r["timed_steps"] == 1 for r in rows.values())
+    assert rows["trim_vocab"]["vocab"] < rows["trl_today"]["vocab"]
+    assert rows["trim_vocab+top_half_layers"]["trainable_parameters"] < rows["trim_vocab"]["trainable_parameters"]
+    assert {"amx_bf16", "avx512_bf16", "cpus"} <= set(data["machine"]) and data["records"]["mean_tokens"] > 0
+    assert set(data["views"]["tokens_per_role"]) == {"understander", "planner", "evaluator", "executor", "explainer"}
+    bad = run_cli("bench", "train", "--model", work["model"], "--records", work["sft"], "--config", "warp_speed",
+                  "--out", out)
+    assert bad.returncode == 2 and "unknown benchmark config" in bad.stderr + bad.stdout

@@ -243,6 +243,25 @@ def bench_train_dtype(
     console.print_json(json.dumps(run_bench(models, batch=batch, length=length, steps=steps, out=out)))
 
 
+@bench_app.command("train")
+def bench_train(
+    model: Annotated[Path, typer.Option(help="HF checkpoint to train (e.g. agentdistill train smollm2 --out DIR).")],
+    records: Annotated[Path, typer.Option(help="SFT JSONL every configuration trains on (RUN/datasets/sft/train.jsonl).")],
+    steps: Annotated[int, typer.Option(min=1, help="Timed optimizer steps per configuration (after one warm-up).")] = 4,
+    batch: Annotated[int, typer.Option(min=1, help="Records per step.")] = 8,
+    config: Annotated[list[str] | None, typer.Option(help="Only these configurations (repeatable).")] = None,
+    other_records: Annotated[list[Path] | None, typer.Option(help="More SFT JSONL files whose token cost to report "
+                                                                  "(e.g. another prompt style).")] = None,
+    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/train.json"),
+) -> None:
+    """SFT tokens/s per configuration (TRL as called before, trimmed vocabulary, top-layer LoRA, bf16, padding-free)
+    on the same model and records, in one run."""
+    from agentdistill.bench.train import bench_train as run_bench
+
+    result = run_bench(model, records, out=out, steps=steps, batch=batch, configs=config, other_records=other_records)
+    console.print_json(json.dumps(result))
+
+
 # -------------------------------------------------------------------------------------------- serve
 @app.command()
 def serve(
@@ -289,6 +308,8 @@ def _train_command(stage: str, doc: str) -> None:
                                                          " flags override it.")] = None,
         plain: Annotated[bool, typer.Option("--plain", help="Plain CPT: the document alone, no context prefix.")]
         = False,
+        lora_layers: Annotated[int | None, typer.Option(min=1, help="LoRA on the top N decoder layers only; the layers "
+                                                                    "below run without autograd.")] = None,
     ) -> None:
         from agentdistill.train.trainers import load_stage_config, train_stage
 
@@ -296,7 +317,7 @@ def _train_command(stage: str, doc: str) -> None:
             raise UserError(f"--plain applies to base and cpt, not {stage}")
         overrides = {"model_in": model, "train_file": data, "out_dir": out, "eval_file": eval_data, "method": method,
                      "max_steps": max_steps, "num_train_epochs": epochs, "learning_rate": lr,
-                     "context_aware": False if plain else None}
+                     "context_aware": False if plain else None, "lora_layers": lora_layers}
         summary = train_stage(load_stage_config(stage, overrides, config))
         summary.pop("config", None)
         console.print_json(json.dumps(summary))
@@ -368,6 +389,20 @@ def train_smollm2(out: Annotated[Path, typer.Option(help="Where the HF checkpoin
     from agentdistill.train.models import load_smollm2
 
     console.print(f"SmolLM2-135M-Instruct -> {load_smollm2(out)}")
+
+
+@train_app.command("trim")
+def train_trim(
+    model: Annotated[Path, typer.Option(help="HF checkpoint with a byte-level BPE tokenizer (e.g. SmolLM2).")],
+    data: Annotated[list[Path], typer.Option(help="JSONL corpora the run trains on (repeatable): SFT, DPO, CPT.")],
+    out: Annotated[Path, typer.Option(help="Where the trimmed checkpoint goes (written atomically).")],
+) -> None:
+    """A copy of MODEL whose vocabulary keeps the byte alphabet, the special tokens and every token the corpora use
+    (with merge ancestors): the corpora tokenize identically, any text still tokenizes, training is faster."""
+    from agentdistill.train.vocab_trim import trim_checkpoint
+
+    stats = trim_checkpoint(model, list(data), out)
+    console.print(f"vocabulary {stats['original_vocab_size']:,} -> {stats['kept_vocab_size']:,} tokens -> {out}")
 
 
 # ---------------------------------------------------------------------------------------------- run

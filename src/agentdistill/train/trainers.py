@@ -315,6 +315,8 @@ def _new_trainer(cfg: StageConfig, model: Any, tokenizer: Any, train_ds: Any, ev
     from trl import SFTConfig, SFTTrainer
 
     lm = cfg.stage in ("base", "cpt")
+    if cfg.padding_free and not cfg.packing:  # TRL does not truncate padding-free rows (it refuses a max_length)
+        common["max_length"] = None
     args = SFTConfig(**common, packing=cfg.packing, padding_free=cfg.padding_free,
                      completion_only_loss=True if lm else None, assistant_only_loss=not lm)
     return SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
