@@ -24,6 +24,15 @@ class MASSettings(BaseModel):
     halstead_threshold: float = Field(150.0, ge=0)
     max_replans: int = Field(2, ge=0, le=10)
     prompt_style: Literal["full", "compact", "focused"] = "full"  # a fine-tuned student's style (mas/prompts.py)
+    # roles decoded under a vLLM structured_outputs constraint built from the domain (mas/constraints.py)
+    constrained_roles: list[str] = Field(default_factory=list)
+
+    @field_validator("constrained_roles")
+    @classmethod
+    def _roles(cls, v: list[str]) -> list[str]:
+        from agentdistill.mas.constraints import check_constrained_roles
+
+        return list(check_constrained_roles(v))
 
 
 class SimulateConfig(BaseModel):

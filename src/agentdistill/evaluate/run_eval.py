@@ -69,14 +69,18 @@ def model_prompt_style(model: str) -> str:
 
 def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes: int = 70, stress_episodes: int = 120,
                    trials: int = 1, workers: int = 8, temperature: float = 0.0, error_rate: float = 0.03,
-                   seed: int = 0, show_progress: bool = True, prompt_style: str | None = None) -> dict[str, Any]:
-    """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs)."""
+                   seed: int = 0, show_progress: bool = True, prompt_style: str | None = None,
+                   constrained_roles: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs);
+    `constrained_roles` are decoded under structured-output constraints (mas/constraints.py)."""
     from agentdistill.simulate.runner import simulate
 
     paths = RunPaths(Path(run_dir))
     out = paths.eval / name
     style = prompt_style or model_prompt_style(model)
     result: dict[str, Any] = {"name": name, "model": model, "prompt_style": style}
+    if constrained_roles:
+        result["constrained_roles"] = list(constrained_roles)
     with endpoint_for(model) as teacher:
         for suite, n in (("heldout", heldout_episodes), ("stress", stress_episodes)):
             if n <= 0:
@@ -84,7 +88,7 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
             cfg = SimulateConfig(episodes=n * trials, trials=trials, suite=suite, teacher=teacher, seed=seed,
                                  workers=workers if teacher != "scripted" else min(workers, 2),
                                  temperature=temperature, error_rate=error_rate,
-                                 mas=MASSettings(prompt_style=style))
+                                 mas=MASSettings(prompt_style=style, constrained_roles=list(constrained_roles)))
             shutil.rmtree(out / suite, ignore_errors=True)  # a measurement is taken whole, never half-resumed
             summary = simulate(cfg, out / suite, show_progress=show_progress)
             result[suite] = {k: summary[k] for k in SUITE_KEYS if k in summary}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentdistill.domain.rules import Action, RuleContext, check_action, check_turn
+from agentdistill.mas.constraints import check_constrained_roles, role_constraints
 from agentdistill.mas.plan import Plan, PlanError, halstead, next_step, parse_plan, terminal_calls
 from agentdistill.mas.prompts import build_prompts, extract_json_object, render_input, role_input
 from agentdistill.types import Backend, Completion, ToolCall
@@ -29,6 +30,12 @@ class MASConfig:
     recent_actions: int = 8
     sampling: dict[str, Any] = field(default_factory=lambda: {"temperature": 0.0})
     prompt_style: str = "full"  # "compact" for a student trained on compact prompts (see mas/prompts.py)
+    # Roles whose calls carry a vLLM `structured_outputs` constraint built from the domain (mas/constraints.py);
+    # a backend that does not take it (the scripted teacher) ignores it, an endpoint that rejects it loses it.
+    constrained_roles: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.constrained_roles = check_constrained_roles(self.constrained_roles)
 
 
 @dataclass
@@ -66,6 +73,7 @@ class MAS:
         self.params = domain.policy_params(self.policy_version)
         self.tool_names = domain.tool_names()
         self.tool_schemas = [t.openai_schema() for t in domain.tools()]
+        self.constraints = role_constraints(domain, self.config.constrained_roles)
 
     def new_session(self, world: Any | None = None) -> Session:
         return Session(world=world if world is not None else self.domain.new_world())
@@ -76,7 +84,10 @@ class MAS:
         sent = role_input(role, payload, self.config.prompt_style)
         messages = [{"role": "system", "content": self.prompts.system[role]},
                     {"role": "user", "content": render_input(sent)}] + (extra or [])
-        comp = self.backend.complete(messages, tools=self.tool_schemas if tools else None, **self.config.sampling)
+        sampling = dict(self.config.sampling)
+        if role in self.constraints:
+            sampling["structured_outputs"] = self.constraints[role]
+        comp = self.backend.complete(messages, tools=self.tool_schemas if tools else None, **sampling)
         record = {
             "turn": session.turn, "agent": role, "call_index": len(calls), "attempt": attempt,
             "messages": messages, "completion": comp.text,

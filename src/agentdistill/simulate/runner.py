@@ -65,7 +65,7 @@ class Worker:
             sampling["max_tokens"] = cfg.max_tokens
         mas_cfg = MASConfig(halstead_metric=cfg.mas.halstead_metric, halstead_threshold=cfg.mas.halstead_threshold,
                             max_replans=cfg.mas.max_replans, sampling=sampling,
-                            prompt_style=cfg.mas.prompt_style)
+                            prompt_style=cfg.mas.prompt_style, constrained_roles=tuple(cfg.mas.constrained_roles))
         self.mas = MAS(self.domain, self.teacher, mas_cfg)
 
     def scenario(self, index: int) -> Scenario:

@@ -40,6 +40,7 @@ class DealershipDomain:
     policy_versions = tuple(policy.POLICY_PARAMS)
     free_text_arguments = reference.FREE_TEXT_ARGS
     fallback_reply = reference.FALLBACK_REPLY
+    identity_slots = reference.IDENTITY_SLOTS  # what the Understander lists as missing before identity is verified
 
     def __init__(self, world_seed: int = 0, today: str = "2026-12-01", policy_version: str = "v1"):
         if policy_version not in policy.POLICY_PARAMS:
