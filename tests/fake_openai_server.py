@@ -13,6 +13,8 @@ Implements GET /v1/models and POST /v1/chat/completions (non-streaming) with `us
 - fail_first: the first N chat requests get HTTP 500.
 - status_override / error_body: every chat request gets that status (e.g. 400) with that error body.
 - delay_s: sleep before answering a chat request (in-flight while sleeping).
+- reject_field / reject_status: a chat request carrying that top-level field gets that status (default 400) with
+  a vLLM-like message naming it (e.g. "structured_outputs", to test a server without constrained decoding).
 - requests: every chat request JSON received; max_in_flight: the peak of concurrent chat requests.
 """
 
@@ -53,6 +55,8 @@ class FakeOpenAIServer:
         error_body: dict[str, Any] | None = None,
         delay_s: float = 0.0,
         models: list[str] | None = None,
+        reject_field: str | None = None,
+        reject_status: int = 400,
     ) -> None:
         self.responder = responder if responder is not None else echo_responder
         self.fail_first = fail_first
@@ -60,6 +64,8 @@ class FakeOpenAIServer:
         self.error_body = error_body
         self.delay_s = delay_s
         self.models = list(models) if models is not None else ["fake-model"]
+        self.reject_field = reject_field
+        self.reject_status = reject_status
         self.requests: list[dict[str, Any]] = []
         self.model_requests = 0
         self.chat_requests = 0
@@ -167,6 +173,10 @@ class FakeOpenAIServer:
                     }
                 }
                 self._send_json(h, self.status_override, body)
+                return
+            if self.reject_field is not None and self.reject_field in request:
+                message = f"Invalid {self.reject_field}: this server cannot compile the grammar"
+                self._send_json(h, self.reject_status, {"error": {"message": message, "type": "BadRequestError"}})
                 return
             if index <= self.fail_first:
                 self._send_json(h, 500, {"error": {"message": "fake internal error", "type": "server_error"}})

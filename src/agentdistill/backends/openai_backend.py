@@ -2,7 +2,8 @@
 
 Used as teacher, judge, user simulator or served student. Retries are done here (the SDK's own retries
 are disabled) so that the error a user finally sees is one clear line: unreachable, HTTP 5xx after N
-attempts, or the request rejected with the server's message.
+attempts, or the request rejected with the server's message. A request whose vLLM `structured_outputs`
+constraint the endpoint refuses is sent again without it (one warning per backend), and later ones go without.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import random
+import re
 import threading
 import time
 from typing import Any, Self
@@ -21,6 +24,8 @@ import openai
 
 from agentdistill.errors import EndpointError, UserError
 from agentdistill.types import Completion, ToolCall, approx_tokens
+
+logger = logging.getLogger(__name__)
 
 # Sampling keys the SDK accepts as named arguments; anything else (top_k, repetition_penalty, min_p, ...)
 # is a server extension and travels in the request body via `extra_body`.
@@ -44,6 +49,12 @@ _SDK_KEYS = frozenset(
         "user",
     }
 )
+
+
+# vLLM's structured-output request field (mas/constraints.py). An endpoint that rejects it (another server, an
+# older vLLM, a grammar its backend cannot compile) answers 400/422 naming it; the request is then sent without it.
+STRUCTURED_KEY = "structured_outputs"
+_CONSTRAINT_ERROR = re.compile(r"structured|grammar|schema|structural|lark|xgrammar|guided", re.I)
 
 
 def normalize_base_url(base_url: str) -> str:
@@ -144,6 +155,8 @@ class OpenAIBackend:
         self._model = model
         self._model_lock = threading.Lock()
         self._sem = threading.BoundedSemaphore(self.max_concurrency)
+        self.structured_outputs = True  # False once the endpoint rejected a constraint: stop sending them
+        self._structured_lock = threading.Lock()
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s, max_retries=0
         )
@@ -266,6 +279,8 @@ class OpenAIBackend:
                 extra.update(value)
             else:
                 extra[key] = value
+        if not self.structured_outputs:
+            extra.pop(STRUCTURED_KEY, None)
         if tools:
             kwargs["tools"] = tools
         if extra:
@@ -311,12 +326,47 @@ class OpenAIBackend:
             meta={"finish_reason": getattr(choice, "finish_reason", None)},
         )
 
+    def _constraint_rejected(self, kwargs: dict[str, Any], exc: openai.APIStatusError) -> bool:
+        """Whether `exc` is the endpoint refusing this request's constraint; if so drop it from `kwargs` (and from
+        every later request), warning once per backend."""
+        extra = kwargs.get("extra_body") or {}
+        if STRUCTURED_KEY not in extra or exc.status_code not in (400, 422):
+            return False
+        body = json.dumps(exc.body, default=str) if exc.body is not None else ""
+        if not _CONSTRAINT_ERROR.search(f"{exc.message} {body}"):
+            return False
+        extra.pop(STRUCTURED_KEY)
+        if not extra:
+            kwargs.pop("extra_body")
+        with self._structured_lock:
+            first, self.structured_outputs = self.structured_outputs, False
+        if first:
+            logger.warning("endpoint %s rejected structured_outputs (HTTP %s: %s); sending requests without "
+                           "constraints from now on", self.base_url, exc.status_code, _server_message(exc))
+        return True
+
+    def _create(self, kwargs: dict[str, Any]) -> Any:
+        try:
+            return self._client.chat.completions.create(**kwargs)
+        except openai.APIStatusError as exc:
+            if not self._constraint_rejected(kwargs, exc):
+                raise
+        return self._client.chat.completions.create(**kwargs)
+
+    async def _acreate(self, client: openai.AsyncOpenAI, kwargs: dict[str, Any]) -> Any:
+        try:
+            return await client.chat.completions.create(**kwargs)
+        except openai.APIStatusError as exc:
+            if not self._constraint_rejected(kwargs, exc):
+                raise
+        return await client.chat.completions.create(**kwargs)
+
     def complete(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None, **sampling: Any
     ) -> Completion:
         kwargs = self._request_kwargs(self.resolve_model(), messages, tools, sampling)
         t0 = time.perf_counter()
-        resp = self._with_retries(lambda: self._client.chat.completions.create(**kwargs))
+        resp = self._with_retries(lambda: self._create(kwargs))
         return self._parse(resp, messages, time.perf_counter() - t0)
 
     async def acomplete(
@@ -326,7 +376,7 @@ class OpenAIBackend:
         kwargs = self._request_kwargs(model, messages, tools, sampling)
         client, _ = self._async_state()
         t0 = time.perf_counter()
-        resp = await self._awith_retries(lambda: client.chat.completions.create(**kwargs))
+        resp = await self._awith_retries(lambda: self._acreate(client, kwargs))
         return self._parse(resp, messages, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ lifecycle
