@@ -256,7 +256,7 @@ def test_lora_on_top_layers_only_with_no_autograd_below(work: dict[str, Path]) -
     autograd (no grad_fn on its output), training still lowers the loss and the merge changes only the top layer."""
     from transformers import AutoModelForCausalLM
 
-    c = cfg(work, "sft", "sft", "sft_top1", lora_layers=1)
+    c = cfg(work, "sft", "sft", "sft_top1", lora_layers=1, snapshot_steps=[20])
     trainer = make_trainer(c)
     names = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
     assert names and all(".layers.1." in n for n in names), names
@@ -278,6 +278,15 @@ def test_lora_on_top_layers_only_with_no_autograd_below(work: dict[str, Path]) -
     merged = AutoModelForCausalLM.from_pretrained(work["root"] / "sft_top1").state_dict()
     changed = {k for k in base if not torch.equal(base[k], merged[k])}
     assert changed and all(".layers.1." in k for k in changed), changed
+    # the snapshot at step 20 (a budget-curve point) is a merged, loadable checkpoint between base and final
+    from agentdistill.train.trainers import snapshot_dir
+
+    snap = snapshot_dir(work["root"] / "sft_top1", 20)
+    meta = json.loads((snap / "train_summary.json").read_text())
+    assert meta["steps"] == 20 and meta["records_seen"] == 40 and meta["tokens_seen"] > 0
+    mid = AutoModelForCausalLM.from_pretrained(snap).state_dict()
+    assert any(not torch.equal(mid[k], merged[k]) for k in changed)
+    assert any(not torch.equal(mid[k], base[k]) for k in changed)
 
 
 def test_bench_train_writes_one_row_per_configuration(work: dict[str, Path], tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from transformers import TrainerCallback
 
 from agentdistill.errors import UserError, first_line
 from agentdistill.fileio import atomic_write_json, read_jsonl
@@ -74,6 +75,8 @@ class StageConfig(BaseModel):
     max_records: int | None = Field(None, ge=1)  # train on a seeded sample of this many records (CPU budgets)
     bf16: bool | None = None  # default: bf16 on a CUDA GPU that supports it, fp32 otherwise
     gradient_checkpointing: bool = False
+    # also export a merged checkpoint at these optimizer steps (`snapshot_dir`): a budget curve from one run
+    snapshot_steps: list[int] = Field(default_factory=list)
     show_progress: bool = True
 
     def resolved(self) -> StageConfig:
@@ -96,6 +99,31 @@ def _cuda_bf16() -> bool:
     import torch
 
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def snapshot_dir(out_dir: Path, step: int) -> Path:
+    """Where the merged checkpoint of `snapshot_steps` step `step` goes: beside the final one."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / f"{out_dir.name}_step{step}"
+
+
+class SnapshotCallback(TrainerCallback):
+    """At each of `cfg.snapshot_steps`, merge the checkpoint the trainer just saved into a servable model."""
+
+    def __init__(self, cfg: StageConfig, log_path: Path) -> None:
+        self.cfg, self.log_path, self.t0 = cfg, log_path, time.perf_counter()
+
+    def on_save(self, args: Any, state: Any, control: Any, processing_class: Any = None, **kw: Any) -> None:
+        cfg, step = self.cfg, state.global_step
+        out = snapshot_dir(cfg.out_dir, step)
+        if step not in cfg.snapshot_steps or (out / SUMMARY_NAME).is_file() or not state.is_world_process_zero:
+            return
+        losses = [r["loss"] for r in read_log(self.log_path) if "loss" in r]
+        summary = {"stage": cfg.stage, "snapshot_of": str(cfg.out_dir), "steps": step,
+                   "records_seen": step * cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps,
+                   "tokens_seen": state.num_input_tokens_seen, "train_loss_last": losses[-1] if losses else None,
+                   "wall_s": round(time.perf_counter() - self.t0, 2), "prompt_style": trained_prompt_style(cfg)}
+        _export(cfg, Path(args.output_dir) / f"checkpoint-{step}", processing_class, summary, self.log_path, out)
 
 
 def checkpoint_dir(out_dir: Path) -> Path:
@@ -369,7 +397,8 @@ def train_stage(cfg: StageConfig, callbacks: list[Any] | None = None) -> dict[st
         return done
     ckpt = checkpoint_dir(cfg.out_dir)
     progress = ProgressLogCallback(ckpt / LOG_NAME, show=cfg.show_progress)
-    trainer = make_trainer(cfg, [progress, *(callbacks or [])])  # validates model and data before touching disk
+    snapshots = [SnapshotCallback(cfg, ckpt / LOG_NAME)] if cfg.snapshot_steps else []
+    trainer = make_trainer(cfg, [progress, *snapshots, *(callbacks or [])])  # validates model and data before touching disk
     _guard_checkpoints(cfg, ckpt)
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -434,9 +463,11 @@ def _summary(cfg: StageConfig, state: Any, log_path: Path, wall: float, tokens: 
     }
 
 
-def _export(cfg: StageConfig, staging: Path, tokenizer: Any, summary: dict[str, Any], log_path: Path) -> None:
+def _export(cfg: StageConfig, staging: Path, tokenizer: Any, summary: dict[str, Any], log_path: Path,
+            out_dir: Path | None = None) -> None:
     """Merged plain checkpoint + tokenizer (with chat template) + summary, renamed into place in one step."""
-    tmp = cfg.out_dir.parent / f".{cfg.out_dir.name}.tmp-{int(time.time())}"
+    out_dir = Path(out_dir or cfg.out_dir)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{int(time.time())}"
     shutil.rmtree(tmp, ignore_errors=True)
     if cfg.method == "lora":
         from peft import PeftModel
@@ -448,9 +479,9 @@ def _export(cfg: StageConfig, staging: Path, tokenizer: Any, summary: dict[str, 
     tokenizer.save_pretrained(str(tmp))
     shutil.copy(log_path, tmp / LOG_NAME)
     atomic_write_json(tmp / SUMMARY_NAME, summary)
-    if cfg.out_dir.exists():
-        shutil.rmtree(cfg.out_dir)
-    tmp.rename(cfg.out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
 
 
 def load_stage_config(stage: str, overrides: dict[str, Any], config_file: Path | None = None) -> StageConfig:
