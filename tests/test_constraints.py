@@ -54,8 +54,11 @@ class Accepts:
             assert kind == "structural_tag" and isinstance(spec, str)
             self.compiled = self.compiler.compile_structural_tag(spec)
 
+    def matcher(self) -> Any:
+        return xgr.GrammarMatcher(self.compiled, terminate_without_stop_token=True)
+
     def ok(self, text: str) -> bool:
-        matcher = xgr.GrammarMatcher(self.compiled, terminate_without_stop_token=True)
+        matcher = self.matcher()
         return matcher.accept_string(text) and matcher.is_terminated()
 
 

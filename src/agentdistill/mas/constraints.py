@@ -45,6 +45,7 @@ from agentdistill.train.chat import TOOL_CALL_END, TOOL_CALL_START
 __all__ = [
     "CONSTRAINABLE_ROLES",
     "DONE",
+    "PARSER_ONLY",
     "call_schema",
     "check_constrained_roles",
     "evaluator_schema",
@@ -59,6 +60,11 @@ __all__ = [
 CONSTRAINABLE_ROLES = ("understander", "planner", "evaluator", "executor")  # the explainer writes free text
 DONE = "DONE"
 INDENT = "    "
+
+# What the plan grammar leaves to mas/plan.py (a context-free grammar cannot see it), as the parser words it: a
+# name used before it is assigned on every path, a Python keyword or a tool used as a name, more than 12 tool
+# calls, a statement after an if whose branches all end, an if/else ending the plan without every branch ending.
+PARSER_ONLY = ("before assignment", "syntax error", "names a tool", "at most", "unreachable", "must end with")
 
 # Value checks dropped from tool argument schemas (see the module docstring).
 _VALUE_KEYS = frozenset({
@@ -206,7 +212,7 @@ def plan_grammar(domain: Any) -> str:
 
     Statement rules are written once per indentation depth (0..MAX_DEPTH, `if` allowed below MAX_DEPTH, as
     mas/plan.py enforces); a block's terminal step can only be its last statement, and the plan itself ends
-    with a terminal step or an `if ... else` whose branches end it.
+    with a terminal step or an `if ... else` whose branches end it. The rest is the parser's (PARSER_ONLY).
     """
     tools = domain.tools()
     for tool in tools:
@@ -262,7 +268,7 @@ def plan_grammar(domain: Any) -> str:
         r"""STRING: /"([^"\\\n]|\\.)*"/ | /'([^'\\\n]|\\.)*'/""",
         "INT: /-?[0-9]+/",
         "NUMBER: /-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?/",
-        "NAME: /[A-Za-z_][A-Za-z0-9_]*/",
+        "NAME: /[A-Za-z_][A-Za-z0-9_]{0,31}/",  # bounded: a weak model otherwise spells one name forever
     ]
     return "\n".join(rules) + "\n"
 
