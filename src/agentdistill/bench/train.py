@@ -79,8 +79,8 @@ def _row(name: str, model_dir: Path, records: Path, overrides: dict[str, Any], b
 
 def record_tokens(tokenizer: Any, path: Path, limit: int = 400) -> dict[str, Any]:
     """Mean and max tokens a record (chat template applied) over the first `limit` records."""
-    lengths = [len(tokenizer.apply_chat_template(r["messages"], tokenize=True)) for r, _ in
-               zip(read_jsonl(path), range(limit), strict=False)]
+    lengths = [len(tokenizer.apply_chat_template(r["messages"], tokenize=True, return_dict=True)["input_ids"])
+               for r, _ in zip(read_jsonl(path), range(limit), strict=False)]
     if not lengths:
         raise UserError(f"records file {path} has no records")
     return {"file": str(path), "records_measured": len(lengths), "mean_tokens": round(statistics.mean(lengths), 1),

@@ -31,3 +31,34 @@ def plot_position_loss(result: dict[str, Any], out: str | Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_budget_curve(points: list[dict[str, Any]], out: str | Path) -> Path:
+    """Per-role scores and held-out pass of SFT snapshots against records seen and CPU-minutes: how quality grows
+    with data and compute, and so what a larger budget would buy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agentdistill.evaluate.compare import ROLES
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, key, label in ((axes[0], "records_seen", "SFT records seen"), (axes[1], "cpu_minutes", "SFT CPU-minutes")):
+        xs = [p[key] for p in points]
+        for role in ROLES:
+            ax.plot(xs, [100 * (p["role_scores"].get(role) or 0) for p in points], marker="o", label=role)
+        ax.plot(xs, [100 * (p["heldout_pass"] or 0) for p in points], marker="s", color="black", linewidth=2.5,
+                label="held-out E2E pass")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("%")
+    axes[0].set_ylim(0, 100)
+    axes[1].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Student quality against the SFT budget (snapshots of one run)")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

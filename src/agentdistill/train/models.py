@@ -193,6 +193,16 @@ def load_smollm2(out_dir: Path) -> Path:
     return Path(out_dir)
 
 
+def prepare_base(src: Path, out_dir: Path) -> Path:
+    """A user's pretrained base (`--base DIR`, any local HF causal LM) as a student start: our chat template (the
+    tool-call format vLLM's hermes parser reads) and the `<tool_call>` tokens, written as a new checkpoint."""
+    model, tokenizer = load_checkpoint(src)
+    apply_student_chat_template(tokenizer)
+    ensure_tool_tokens(model, tokenizer)
+    save_checkpoint(model, tokenizer, Path(out_dir))
+    return Path(out_dir)
+
+
 # ----------------------------------------------------------------------------------------------- checkpoints
 def check_checkpoint_dir(path: Path) -> None:
     """Fail with one line naming the path and what is missing, before transformers prints a traceback."""
