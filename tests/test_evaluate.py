@@ -146,3 +146,12 @@ def test_eval_cli_rejects_an_unknown_prompt_style(tmp_path: Path):
     res = run_cli("eval", "model", "scripted", "--run", tmp_path, "--prompt-style", "tiny")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "--prompt-style must be one of auto, full, compact, focused" in res.stderr
+
+
+def test_budget_curve_plot_writes_a_png(tmp_path):
+    from agentdistill.evaluate.plots import plot_budget_curve
+
+    points = [{"records_seen": n, "cpu_minutes": n / 40, "heldout_pass": p,
+               "role_scores": {"planner": p, "executor": p / 2}} for n, p in ((100, 0.1), (200, 0.3), (400, 0.5))]
+    out = plot_budget_curve(points, tmp_path / "curve.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

@@ -76,7 +76,7 @@ PRESETS: dict[str, Preset] = {
                       cpt_steps=60, sft_steps=1800, dpo_steps=60, batch=4, lora_r=64,
                       eval_models=("base", "cpt", "sft", "dpo"), ablation=False),
     "default": Preset(episodes=1000, heldout=35, stress=24, model="pretrained", vocab=0, expand_every=0, base_steps=0,
-                      cpt_steps=20, sft_steps=150, dpo_steps=20, batch=4, lora_r=32, eval_models=("dpo",),
+                      cpt_steps=20, sft_steps=60, dpo_steps=20, batch=4, lora_r=32, eval_models=("dpo",),
                       ablation=False, sft_method="lora", sft_batch=8, prompt_style="focused", base="pretrained",
                       lora_layers=15, learning_rate=1e-3, constrained_roles=CONSTRAINED),
     "quality": Preset(episodes=7172, heldout=140, stress=120, model="pretrained", vocab=0, expand_every=0, base_steps=0,

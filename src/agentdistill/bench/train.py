@@ -19,8 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agentdistill.bench import machine_info
-from agentdistill.bench.train_dtype import cpu_flags
+from agentdistill.bench.train_dtype import training_machine
 from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json, read_jsonl
 
@@ -102,8 +101,6 @@ def bench_train(model_dir: Path, records: Path, out: Path = Path("benchmarks/res
                 work: Path | None = None) -> dict[str, Any]:
     import tempfile
 
-    import torch
-
     from agentdistill.domain.dealership import DealershipDomain
     from agentdistill.train.trainers import load_tokenizer
     from agentdistill.train.vocab_trim import trim_checkpoint
@@ -130,14 +127,12 @@ def bench_train(model_dir: Path, records: Path, out: Path = Path("benchmarks/res
     first = rows[0]["tokens_per_s"]
     for r in rows:
         r["speedup_vs_first"] = round(r["tokens_per_s"] / first, 2) if first else None
-    flags = cpu_flags()
     result = {
         "benchmark": "train",
         "command": f"agentdistill bench train --model {model_dir} --records {records} --steps {steps} "
                    f"--batch {batch}",
         "what": "TRL SFTTrainer + PEFT LoRA tokens/s (non-padding input tokens) per configuration, same records",
-        "machine": {**machine_info(), "torch_threads": torch.get_num_threads(),
-                    "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags},
+        "machine": training_machine(),
         "model": str(model_dir), "steps": steps, "batch": batch, "lora_r": lora_r,
         "records": record_tokens(tokenizer, Path(records)),
         "other_records": [record_tokens(tokenizer, Path(p)) for p in other_records or []],

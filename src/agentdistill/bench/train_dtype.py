@@ -28,6 +28,15 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def training_machine() -> dict[str, Any]:
+    """The machine block of a training benchmark: where bf16 runs fast (AMX) matters as much as the core count."""
+    import torch
+
+    flags = cpu_flags()
+    return {**machine_info(), "torch_threads": torch.get_num_threads(), "amx_bf16": "amx_bf16" in flags,
+            "avx512_bf16": "avx512_bf16" in flags}
+
+
 def _load(model: str, vocab: int) -> Any:
     """A preset name builds a fresh Llama of that shape; anything else is a local HF checkpoint directory."""
     import torch
@@ -67,9 +76,6 @@ def tokens_per_s(model: Any, dtype: str, batch: int, length: int, steps: int) ->
 
 def bench_train_dtype(models: list[str], batch: int = 8, length: int = 256, steps: int = 4, vocab: int = 8192,
                       out: str | Path = "benchmarks/results/train_dtype.json") -> dict[str, Any]:
-    import torch
-
-    flags = cpu_flags()
     rows = []
     for name in models:
         model = _load(name, vocab)
@@ -85,8 +91,7 @@ def bench_train_dtype(models: list[str], batch: int = 8, length: int = 256, step
         "command": f"agentdistill bench train-dtype {' '.join(models)} --batch {batch} --length {length} "
                    f"--steps {steps}",
         "what": "one optimizer step (forward, backward, AdamW) on random tokens, fp32 vs torch.autocast bf16",
-        "machine": {**machine_info(), "torch_threads": torch.get_num_threads(),
-                    "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags},
+        "machine": training_machine(),
         "batch": batch, "length": length, "steps": steps,
         "models": rows,
     }

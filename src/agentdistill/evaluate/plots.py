@@ -25,12 +25,7 @@ def plot_position_loss(result: dict[str, Any], out: str | Path) -> Path:
     ax.set_ylabel("mean token loss (nats)")
     ax.set_title(f"Per-position loss on {result['records']} held-out domain documents (paper's Figure 5)")
     ax.legend()
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def plot_budget_curve(points: list[dict[str, Any]], out: str | Path) -> Path:
@@ -56,6 +51,12 @@ def plot_budget_curve(points: list[dict[str, Any]], out: str | Path) -> Path:
     axes[0].set_ylim(0, 100)
     axes[1].legend(loc="lower right", fontsize=8)
     fig.suptitle("Student quality against the SFT budget (snapshots of one run)")
+    return _save(fig, out)
+
+
+def _save(fig: Any, out: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,12 +241,20 @@ def save_checkpoint(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, 
     folder that `load_checkpoint` would half-read. A directory cannot be renamed over a non-empty one, so
     the old folder is first renamed aside and removed after the swap.
     """
-    out_dir = Path(out_dir)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    return write_dir_atomically(Path(out_dir), write)
+
+
+def write_dir_atomically(out_dir: Path, write: Callable[[Path], None]) -> Path:
+    """Fill a temp sibling folder with `write`, then swap it in: a killed run leaves the old folder or the new one."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        write(tmp)
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         if out_dir.exists():
             os.replace(out_dir, old)

@@ -24,9 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from agentdistill.errors import UserError, first_line
 from agentdistill.fileio import read_jsonl
-from agentdistill.train.models import check_checkpoint_dir, load_checkpoint
+from agentdistill.train.models import check_checkpoint_dir, load_checkpoint, write_dir_atomically
 
 STATS_FILE = "vocab_trim.json"
 ENCODE_BATCH = 256
@@ -318,26 +316,6 @@ def trim_model(model: torch.nn.Module, kept: list[int], new_id: dict[int, int]) 
 
 
 # ------------------------------------------------------------------------------------------------------ output
-def write_dir_atomically(out_dir: Path, write: Callable[[Path], None]) -> Path:
-    """Fill a temp sibling folder, then swap it in (the pattern of models.save_checkpoint, plus our stats file).
-
-    A killed run leaves the previous folder or the complete new one, never a checkpoint without vocab_trim.json.
-    """
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        write(tmp)
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out_dir
-
-
 def _check_model_dir(model_dir: Path) -> None:
     check_checkpoint_dir(model_dir)
     if not (model_dir / "tokenizer.json").is_file():
