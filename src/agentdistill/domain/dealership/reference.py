@@ -359,8 +359,19 @@ def explain(inp: dict[str, Any], policy_version: str) -> str:
         return f"To help with that, could you tell me {' and '.join(missing)}?"
     parts = [_topic_text(t, results, known, session, params, inp.get("today", "")) for t in topics]
     if errors and not any(parts):
-        parts.append("I'm sorry, I couldn't complete that: " + errors[0])
+        parts.append("I'm sorry, I couldn't complete that: " + customer_safe(errors[0]))
     return "\n\n".join(p for p in parts if p) or FALLBACK_REPLY
+
+
+_CUSTOMER_ID = r"'?\bC\d{4}\b'?"
+
+
+def customer_safe(message: str) -> str:
+    """A tool's error message as the customer may read it: tools name internal customer ids ("No booking
+    'TD1044' found for customer 'C1128'"), which policy rule 14 keeps from the customer."""
+    message = re.sub(rf" found for customer {_CUSTOMER_ID}", " found among your bookings", message)
+    message = re.sub(rf"No customer with id {_CUSTOMER_ID}", "No matching customer record", message)
+    return re.sub(_CUSTOMER_ID, "(internal id)", message)
 
 
 def _topic_text(topic: str, r: dict[str, dict[str, Any]], known: dict[str, Any], session: dict[str, Any],
