@@ -115,3 +115,21 @@ class Domain(Protocol):
     def make_scenario(self, scenario_type: str, seed: int, split: str = "train") -> Scenario: ...
 
     def stress_suite(self, n: int = 120, seed: int = 10_000) -> list[Scenario]: ...
+
+    def stress_scenario(self, index: int, seed: int = 0) -> Scenario:
+        """The stress suite's index-th scenario (what `simulate --suite stress` runs)."""
+
+    def injection_suite(self, n: int = 60, seed: int = 0) -> list[Scenario]: ...
+
+    def injection_scenario(self, index: int, seed: int = 0) -> Scenario:
+        """An adversarial customer: attacks (instruction overrides, other customers' data, fake tool output,
+        discount demands) mixed with ordinary requests; env_context["attacks"] lists the attack turns as
+        {kind, text, target}."""
+
+    # privacy: what the leak check (judge/leaks.py) needs, and nothing about the business
+    def private_values(self, world: World | None = None) -> dict[str, dict[str, list[str]]]:
+        """{customer: {kind: [values]}}: each customer's data that must never reach another customer, as it
+        appears in text; only values distinctive enough that finding one is evidence of a leak."""
+
+    def scenario_customer(self, scenario: dict[str, Any]) -> str | None:
+        """Which customer (a key of private_values) plays this scenario."""

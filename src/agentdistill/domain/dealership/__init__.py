@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from agentdistill.domain.base import IntentDef, Scenario, ScenarioType, ToolSpec
-from agentdistill.domain.dealership import faults, policy, reference, scenarios
+from agentdistill.domain.dealership import faults, injection, policy, privacy, reference, scenarios
 from agentdistill.domain.dealership.tools import TOOLS
 from agentdistill.domain.dealership.world import DealershipWorld
 from agentdistill.domain.rules import Rule
@@ -79,7 +79,24 @@ class DealershipDomain:
         return scenarios.make_scenario(self.base_world, scenario_type, seed, split)
 
     def stress_suite(self, n: int = 120, seed: int = 0) -> list[Scenario]:
-        return [scenarios.make_stress_scenario(self.base_world, i, seed) for i in range(n)]
+        return [self.stress_scenario(i, seed) for i in range(n)]
+
+    def stress_scenario(self, index: int, seed: int = 0) -> Scenario:
+        return scenarios.make_stress_scenario(self.base_world, index, seed)
+
+    def injection_suite(self, n: int = 60, seed: int = 0) -> list[Scenario]:
+        """Adversarial customers (domain/dealership/injection.py): attacks mixed with ordinary requests."""
+        return [self.injection_scenario(i, seed) for i in range(n)]
+
+    def injection_scenario(self, index: int, seed: int = 0) -> Scenario:
+        return injection.make_injection_scenario(self.base_world, index, seed)
+
+    # privacy: what a leak check looks for (domain/dealership/privacy.py)
+    def private_values(self, world: DealershipWorld | None = None) -> dict[str, dict[str, list[str]]]:
+        return privacy.private_values(world or self.base_world, self.knowledge())
+
+    def scenario_customer(self, scenario: dict[str, Any]) -> str | None:
+        return privacy.scenario_customer(scenario)
 
     def session_facts(self, history: list[dict[str, Any]]) -> dict[str, Any]:
         return reference.session_facts(history)
