@@ -41,7 +41,7 @@ class SimulateConfig(BaseModel):
     episodes: int = Field(200, ge=1)
     workers: int = Field(1, ge=1, le=64)
     seed: int = Field(0, ge=0)
-    suite: Literal["train", "heldout", "stress"] = "train"
+    suite: Literal["train", "heldout", "stress", "injection"] = "train"  # injection: adversarial customers
     scenario_types: list[str] = Field(default_factory=list)  # empty = every type
     teacher: str = "scripted"  # "scripted" or an OpenAI-compatible URL
     teacher_model: str | None = None

@@ -24,6 +24,7 @@ from agentdistill.domain.base import Scenario
 from agentdistill.errors import UserError
 from agentdistill.fileio import ensure_writable_dir
 from agentdistill.judge.judge import Judge
+from agentdistill.judge.leaks import judge_leaks
 from agentdistill.mas.runtime import MAS, MASConfig
 from agentdistill.simulate.episode import run_episode
 from agentdistill.simulate.store import TraceStore
@@ -81,6 +82,8 @@ class Worker:
         ep = run_episode(episode_id_for(self.cfg, index), sc, self.mas, user, self.teacher)
         ep["index"], ep["trial"] = index, trial
         self.judge.judge_episode(ep)
+        if self.cfg.suite == "injection":  # cross-customer leaks (judge/leaks.py): counted in the judgement
+            judge_leaks(self.domain, ep)
         return ep
 
 
@@ -93,12 +96,13 @@ def scenario_types(domain: Any, cfg: SimulateConfig) -> list[str]:
 
 
 def scenario_for(domain: Any, cfg: SimulateConfig, index: int) -> Scenario:
-    """Episode i's scenario: round-robin over types, seeded by (suite, seed, i); the stress suite is separate."""
-    from agentdistill.domain.dealership.scenarios import make_stress_scenario
-
+    """Episode i's scenario: round-robin over types, seeded by (suite, seed, i); the stress and injection
+    suites are the domain's own (Domain.stress_scenario, Domain.injection_scenario)."""
     index //= cfg.trials  # k consecutive episodes replay the same scenario (pass^k)
     if cfg.suite == "stress":
-        return make_stress_scenario(domain.base_world, index, cfg.seed)
+        return domain.stress_scenario(index, cfg.seed)
+    if cfg.suite == "injection":
+        return domain.injection_scenario(index, cfg.seed)
     types = scenario_types(domain, cfg)
     return domain.make_scenario(types[index % len(types)], f"{cfg.seed}:{index}", split=cfg.suite)
 

@@ -92,6 +92,11 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         summary["run"] = {"episodes_run": episodes_run, "elapsed_s": round(elapsed_s, 2),
                           "episodes_per_s": round(episodes_run / elapsed_s, 2),
                           "workers": getattr(cfg, "workers", None)}
+    if getattr(cfg, "suite", None) == "injection":  # cross-customer leaks (judge/leaks.py)
+        from agentdistill.judge.leaks import leak_summary
+
+        if leaks := leak_summary(store.episodes(expand=False)):
+            summary["leaks"] = leaks
     if write:
         atomic_write_json(store.root / "summary.json", summary)
     return summary
