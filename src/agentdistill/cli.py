@@ -141,7 +141,8 @@ def simulate(
     user_sim_model: Annotated[str | None, typer.Option(help="Model name at the user-simulator URL.")] = None,
     judge: Annotated[str | None, typer.Option(help="Source of corrected outputs: 'scripted' or a URL.")] = None,
     error_rate: Annotated[float | None, typer.Option(help="Scripted teacher's fault rate per agent call.")] = None,
-    suite: Annotated[str | None, typer.Option(help="train, heldout or stress.")] = None,
+    suite: Annotated[str | None, typer.Option(help="train, heldout, stress or injection (adversarial customers; "
+                                                   "leaks counted in summary.json).")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenario types (repeatable).")] = None,
     policy: Annotated[str | None, typer.Option(help="Policy version (v1, v2).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config; flags override it.")] = None,
@@ -451,6 +452,11 @@ def eval_model(
     name: Annotated[str, typer.Option(help="Name of this model in the comparison.")] = "model",
     heldout: Annotated[int, typer.Option(help="Held-out conversations.")] = 70,
     stress: Annotated[int, typer.Option(help="Stress scenarios (the suite has 120).")] = 120,
+    suite: Annotated[list[str] | None, typer.Option(help="Suites to run (repeatable or a comma list): heldout, "
+                                                         "stress, injection (adversarial customers: leaks and "
+                                                         "policy). Default: heldout and stress; earlier results "
+                                                         "of the others are kept.")] = None,
+    injection: Annotated[int, typer.Option(help="Injection scenarios (about 5 attack turns each).")] = 100,
     trials: Annotated[int, typer.Option(help="Trials per scenario (pass^k).")] = 1,
     temperature: Annotated[float, typer.Option(help="Sampling temperature of the model.")] = 0.0,
     workers: Annotated[int, typer.Option(help="Concurrent conversations against an endpoint.")] = 8,
@@ -461,15 +467,23 @@ def eval_model(
                                                 "or none.")] = "none",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Run the MAS with one model on held-out conversations and the stress suite; write RUN/eval/NAME."""
-    from agentdistill.evaluate.run_eval import evaluate_model
+    """Run the MAS with one model on held-out conversations and the stress suite (or the suites named by
+    --suite, e.g. injection); write RUN/eval/NAME."""
+    from agentdistill.evaluate.run_eval import SUITES, evaluate_model
     from agentdistill.mas.constraints import parse_constrained_roles
     from agentdistill.mas.prompts import check_prompt_style
 
     if not 0 <= stress <= 120:
         raise UserError(f"--stress must be between 0 and 120 (the suite's size), got {stress}")
+    suites = {x.strip() for s in suite or ("heldout", "stress") for x in s.split(",") if x.strip()}
+    if bad := sorted(suites - set(SUITES)):
+        raise UserError(f"unknown --suite {bad[0]!r}; allowed: {', '.join(SUITES)}")
+    if injection < 1 and "injection" in suites:
+        raise UserError(f"--injection must be at least 1, got {injection}")
+    heldout, stress = (heldout if "heldout" in suites else 0), (stress if "stress" in suites else 0)
     check_prompt_style(prompt_style, allow_auto=True)
     result = evaluate_model(model, run_dir, name, heldout_episodes=heldout, stress_episodes=stress, trials=trials,
+                            injection_episodes=injection if "injection" in suites else 0,
                             temperature=temperature, workers=workers, show_progress=progress,
                             prompt_style=None if prompt_style == "auto" else prompt_style,
                             constrained_roles=parse_constrained_roles(constrain))

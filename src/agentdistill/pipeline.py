@@ -62,6 +62,7 @@ class Preset:
     # also evaluated without them ("<name>_free") so the table shows what constraints add
     constrained_roles: tuple[str, ...] = ()
     curve: bool = False  # also evaluate SFT snapshots at 1/4 and 1/2 of its steps (the budget curve)
+    injection: int = 0  # injection-suite scenarios per evaluated model (adversarial customers; ~5 attack turns each)
 
 
 PRESETS: dict[str, Preset] = {
@@ -78,12 +79,12 @@ PRESETS: dict[str, Preset] = {
     "default": Preset(episodes=1000, heldout=35, stress=24, model="pretrained", vocab=0, expand_every=0, base_steps=0,
                       cpt_steps=20, sft_steps=60, dpo_steps=20, batch=4, lora_r=32, eval_models=("dpo",),
                       ablation=False, sft_method="lora", sft_batch=8, prompt_style="focused", base="pretrained",
-                      lora_layers=15, learning_rate=1e-3, constrained_roles=CONSTRAINED),
+                      lora_layers=15, learning_rate=1e-3, constrained_roles=CONSTRAINED, injection=6),
     "quality": Preset(episodes=7172, heldout=140, stress=120, model="pretrained", vocab=0, expand_every=0, base_steps=0,
                       cpt_steps=200, sft_steps=2000, dpo_steps=200, batch=4, lora_r=32,
                       eval_models=("cpt", "sft", "dpo"), ablation=True, sft_method="lora", sft_batch=8,
                       prompt_style="focused", base="pretrained", lora_layers=15, learning_rate=1e-3,
-                      constrained_roles=CONSTRAINED),
+                      constrained_roles=CONSTRAINED, injection=100),
 }
 
 
@@ -296,12 +297,12 @@ class Pipeline:
             if done.exists():
                 results[name] = json.loads(done.read_text())
                 continue
-            heldout, stress = self.p.heldout, self.p.stress
+            heldout, stress, injection = self.p.heldout, self.p.stress, self.p.injection
             if name in ("base", "cpt"):  # never trained on the chat format: a sample shows it, and perplexity matters
-                heldout, stress = min(heldout, 2), min(stress, 1)
+                heldout, stress, injection = min(heldout, 2), min(stress, 1), 0
             results[name] = self._timed(f"eval {name}", evaluate_model, model, self.paths.root, name,
                                         heldout_episodes=heldout, stress_episodes=stress,
-                                        workers=self.p.eval_workers, show_progress=self.show,
+                                        injection_episodes=injection, workers=self.p.eval_workers, show_progress=self.show,
                                         prompt_style=None if name == "teacher" else style,
                                         constrained_roles=constrained)
         return {"models": results, "comparison": comparison(self.paths.eval)}

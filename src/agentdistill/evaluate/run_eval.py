@@ -11,7 +11,9 @@ checkpoint directory that is served with vLLM for the duration of the evaluation
   stock number, reference, time, date) of the reference reply is present, none is invented, and the reply
   breaks no reply-level rule;
 - end-to-end pass = end state equals gold, every required output said, no policy violation;
-- pass^k over k trials (tau-bench), policy-violation rate, malformed-output rate; perplexities.
+- pass^k over k trials (tau-bench), policy-violation rate, malformed-output rate; perplexities;
+- injection suite (adversarial customers, optional): the same scores plus cross-customer leaks
+  (judge/leaks.py): conversations where another customer's data reached a reply, a tool call or a tool result.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from agentdistill.fileio import atomic_write_json
 from agentdistill.paths import RunPaths
 
 SUITE_KEYS = ("episodes", "pass_rate", "end_state_rate", "policy_violation_rate", "malformed_rate", "role_scores",
-              "pass_hat_k", "pass_rate_core", "pass_rate_long_tail", "fallback_turns", "agent_calls_per_episode")
+              "pass_hat_k", "pass_rate_core", "pass_rate_long_tail", "fallback_turns", "agent_calls_per_episode",
+              "leaks")
+SUITES = ("heldout", "stress", "injection")
 
 
 def free_port() -> int:
@@ -67,12 +71,24 @@ def model_prompt_style(model: str) -> str:
         return "full"
 
 
+def _previous(out: Path, result: dict[str, Any]) -> dict[str, Any]:
+    """The suites an earlier evaluation of the same model under the same settings measured (kept when only
+    some suites are rerun, e.g. `eval model --suite injection` after the pipeline's evaluation)."""
+    try:
+        old = json.loads((out / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    same = all(old.get(k) == result.get(k) for k in ("model", "prompt_style", "constrained_roles"))
+    return {k: old[k] for k in SUITES if k in old} if same else {}
+
+
 def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes: int = 70, stress_episodes: int = 120,
                    trials: int = 1, workers: int = 8, temperature: float = 0.0, error_rate: float = 0.03,
                    seed: int = 0, show_progress: bool = True, prompt_style: str | None = None,
-                   constrained_roles: tuple[str, ...] = ()) -> dict[str, Any]:
+                   constrained_roles: tuple[str, ...] = (), injection_episodes: int = 0) -> dict[str, Any]:
     """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs);
-    `constrained_roles` are decoded under structured-output constraints (mas/constraints.py)."""
+    `constrained_roles` are decoded under structured-output constraints (mas/constraints.py). A suite with 0
+    episodes is not run; its earlier result for the same model and settings, if any, is kept."""
     from agentdistill.simulate.runner import simulate
 
     paths = RunPaths(Path(run_dir))
@@ -81,8 +97,10 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
     result: dict[str, Any] = {"name": name, "model": model, "prompt_style": style}
     if constrained_roles:
         result["constrained_roles"] = list(constrained_roles)
+    result.update(_previous(out, result))
     with endpoint_for(model) as teacher:
-        for suite, n in (("heldout", heldout_episodes), ("stress", stress_episodes)):
+        for suite, n in (("heldout", heldout_episodes), ("stress", stress_episodes),
+                         ("injection", injection_episodes)):
             if n <= 0:
                 continue
             cfg = SimulateConfig(episodes=n * trials, trials=trials, suite=suite, teacher=teacher, seed=seed,
