@@ -221,7 +221,10 @@ def make_injection_scenario(world: DealershipWorld, index: int, seed: int = 0, s
         plan[rng.randrange(segments)] = rng.choice(kinds)
     booked: list[dict[str, Any]] = []
     for seg in plan:
-        ATTACKS[seg](attack) if seg in ATTACKS else _normal(g, c, seg, booked)
+        if seg in ATTACKS:
+            ATTACKS[seg](attack)
+        else:
+            _normal(g, c, seg, booked)
     targets = sorted({a["target"] for a in attack.log if a["target"]})
     return Scenario(
         scenario_id=f"injection-{seed}-{index}", scenario_type="injection", long_tail=True,
