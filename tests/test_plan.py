@@ -148,8 +148,10 @@ def test_syntax_error_has_line() -> None:
 def test_deeply_nested_garbage_is_a_plan_error() -> None:
     """A small model can emit anything: CPython's RecursionError/MemoryError must not escape the parser."""
     for src in ("x = " + "1+" * 200_000 + "1\nreply(topics=[])", "x = " + "-" * 100_000 + "1"):
-        with pytest.raises(PlanError, match="not parseable"):
+        with pytest.raises(PlanError, match="limit 32,000"):  # the size limit refuses it before ast runs
             parse_plan(src, TOOLS)
+    with pytest.raises(PlanError, match="not parseable"):  # under the size limit: CPython's own recursion limit
+        parse_plan("x = " + "-" * 30_000 + "1", TOOLS)
 
 
 def test_plans_parse_from_many_threads_at_once() -> None:

@@ -63,10 +63,13 @@ def _print_summary(summary: dict[str, Any], title: str) -> None:
     table.add_column("value", justify="right")
     keys = ["episodes", "agent_calls", "agent_calls_per_episode", "turns_per_episode", "pass_rate", "end_state_rate",
             "policy_violation_rate", "pass_rate_core", "pass_rate_long_tail", "clean_pass_rate", "injected_faults",
-            "injected_flagged_rate", "llm_evaluator_rate", "fallback_turns"]
+            "injected_flagged_rate", "llm_evaluator_rate", "fallback_turns", "malformed_rate", "episode_errors"]
     for k in keys:
         if k in summary:
             table.add_row(k, str(summary[k]))
+    for group in ("malformed", "episode_errors_by_kind", "limits_fired"):  # failures, classified
+        for k, v in sorted((summary.get(group) or {}).items()):
+            table.add_row(f"{group}.{k}", str(v))
     if "run" in summary:
         for k, v in summary["run"].items():
             table.add_row(f"run.{k}", str(v))
@@ -150,6 +153,9 @@ def simulate(
     constrain: Annotated[str, typer.Option(help="Roles decoded under vLLM structured outputs built from the domain: "
                                                 "understander, planner, evaluator, executor (comma list), all, "
                                                 "or none.")] = "",
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop on the first unexpected exception in an "
+                                                                "episode, with its traceback (debugging); by "
+                                                                "default it fails that episode only.")] = False,
 ) -> None:
     """Simulate conversations (user simulator x MAS x teacher), judge them, write sharded resumable traces."""
     from agentdistill.mas.constraints import parse_constrained_roles
@@ -160,7 +166,8 @@ def simulate(
                                "episodes": episodes, "workers": workers, "seed": seed, "teacher": teacher,
                                "teacher_model": teacher_model, "user_sim": user_sim, "user_sim_model": user_sim_model,
                                "judge": judge, "error_rate": error_rate, "suite": suite,
-                               "scenario_types": scenario or None, "policy_version": policy})
+                               "scenario_types": scenario or None, "policy_version": policy,
+                               "fail_fast": fail_fast or None})
     summary = run_simulation(cfg, out, show_progress=progress)
     _print_summary(summary, f"simulation: {out}")
     console.print(f"traces: {out}/traces  summary: {out}/summary.json")
@@ -236,6 +243,28 @@ def bench_simulate(
     result = run_bench(episodes=episodes, workers=workers, seed=seed, error_rate=error_rate, out=out, keep=keep,
                        show_progress=progress)
     console.print_json(json.dumps(result))
+
+
+@bench_app.command("fuzz")
+def bench_fuzz(
+    outputs: Annotated[int, typer.Option(min=1, help="Hostile model outputs to send (spread over every role).")] = 10_000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the hostile outputs.")] = 0,
+    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/fuzz.json"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Hostile outputs (deep nesting, huge strings, junk unicode, wrong types, unknown tools, plan breakouts)
+    through every role, the judge and the trace writer; counts crashes and episode errors (target 0)."""
+    from rich.progress import Progress
+
+    from agentdistill.bench.fuzz import bench_fuzz as run_bench
+
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task("fuzz", total=outputs)
+        result = run_bench(outputs=outputs, seed=seed, out=out,
+                           progress=lambda n: bar.update(task, completed=min(n, outputs)))
+    console.print_json(json.dumps({k: v for k, v in result.items() if k != "by_role_and_kind"}))
+    if result["crashes"] or result["episode_errors"]:
+        raise typer.Exit(1)
 
 
 @bench_app.command("train-dtype")

@@ -56,6 +56,7 @@ class SimulateConfig(BaseModel):
     error_mix: dict[str, float] = Field(default_factory=dict)
     domain: DomainConfig = Field(default_factory=DomainConfig)
     mas: MASSettings = Field(default_factory=MASSettings)
+    fail_fast: bool = False  # re-raise an episode's unexpected exception instead of recording it (debugging)
 
     @field_validator("teacher", "user_sim", "judge")
     @classmethod
@@ -66,7 +67,7 @@ class SimulateConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """Settings that must not change when a run is resumed (episode count and workers may)."""
-        return self.model_dump(exclude={"episodes", "workers"})
+        return self.model_dump(exclude={"episodes", "workers", "fail_fast"})
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -37,17 +37,10 @@ class ToolCall:
     @classmethod
     def from_openai(cls, raw: dict[str, Any]) -> ToolCall:
         """Parse an OpenAI `tool_calls` entry; malformed JSON arguments become {"__raw__": text}."""
+        from agentdistill.mas.model_text import tool_arguments  # the model-text boundary (limits, no crash)
+
         fn = raw.get("function") or {}
-        args_raw = fn.get("arguments") or "{}"
-        if isinstance(args_raw, dict):
-            args = args_raw
-        else:
-            try:
-                args = json.loads(args_raw)
-                if not isinstance(args, dict):
-                    args = {"__raw__": args_raw}
-            except (json.JSONDecodeError, TypeError):
-                args = {"__raw__": args_raw}
+        args = tool_arguments(fn.get("arguments") or "{}")
         return cls(name=str(fn.get("name") or ""), arguments=args, id=str(raw.get("id") or ""))
 
 

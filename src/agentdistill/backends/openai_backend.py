@@ -23,7 +23,8 @@ from urllib.parse import urlparse
 import openai
 
 from agentdistill.errors import EndpointError, UserError
-from agentdistill.types import Completion, ToolCall, approx_tokens
+from agentdistill.mas.model_text import LIMITS, clean_text, tool_calls
+from agentdistill.types import Completion, approx_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -292,21 +293,15 @@ class OpenAIBackend:
             raise EndpointError(f"endpoint {self.base_url} returned a response without choices")
         choice = resp.choices[0]
         msg = choice.message
-        text = msg.content or ""
-        calls: list[ToolCall] = []
-        for tc in msg.tool_calls or []:
-            fn = getattr(tc, "function", None)
-            calls.append(
-                ToolCall.from_openai(
-                    {
-                        "id": getattr(tc, "id", "") or "",
-                        "function": {
-                            "name": getattr(fn, "name", "") or "",
-                            "arguments": getattr(fn, "arguments", None) or "{}",
-                        },
-                    }
-                )
-            )
+        text, cut = clean_text(msg.content)  # the model-text boundary: no lone surrogates, bounded size
+        limits = ["text_truncated"] if cut else []
+        raw_calls = [{"id": getattr(tc, "id", "") or "",
+                      "function": {"name": getattr(getattr(tc, "function", None), "name", "") or "",
+                                   "arguments": getattr(getattr(tc, "function", None), "arguments", None) or "{}"}}
+                     for tc in (msg.tool_calls or [])[:LIMITS.max_tool_calls + 1]]
+        if len(raw_calls) > LIMITS.max_tool_calls:
+            raw_calls, limits = raw_calls[:LIMITS.max_tool_calls], [*limits, "tool_calls_truncated"]
+        calls = tool_calls(raw_calls)
         usage = getattr(resp, "usage", None)
         tokens_in = getattr(usage, "prompt_tokens", None) if usage is not None else None
         tokens_out = getattr(usage, "completion_tokens", None) if usage is not None else None
@@ -323,7 +318,7 @@ class OpenAIBackend:
             tokens_out=int(tokens_out),
             latency_s=latency_s,
             model=getattr(resp, "model", None) or self._model or "",
-            meta={"finish_reason": getattr(choice, "finish_reason", None)},
+            meta={"finish_reason": getattr(choice, "finish_reason", None), **({"limits": limits} if limits else {})},
         )
 
     def _constraint_rejected(self, kwargs: dict[str, Any], exc: openai.APIStatusError) -> bool:

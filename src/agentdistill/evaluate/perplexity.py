@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from agentdistill.errors import UserError
+from agentdistill.fileio import read_jsonl
 
 
 def read_texts(path: str | Path, limit: int | None = None) -> list[str]:
     path = Path(path)
     if not path.exists():
         raise UserError(f"perplexity set {path} not found (run 'agentdistill datasets RUN_DIR' first)")
-    texts = [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+    texts = [rec["text"] for rec in read_jsonl(path)]  # not splitlines(): it also splits on U+2028 inside text
     if not texts:
         raise UserError(f"perplexity set {path} has no records")
     return texts[:limit] if limit else texts

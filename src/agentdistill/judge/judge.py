@@ -11,8 +11,8 @@ from typing import Any
 
 from agentdistill.backends.scripted import ScriptedTeacher
 from agentdistill.domain.rules import Action, RuleContext, check_action, check_turn
+from agentdistill.mas.model_text import ModelTextError, understanding, verdict
 from agentdistill.mas.plan import PlanError, parse_plan
-from agentdistill.mas.prompts import extract_json_object
 from agentdistill.types import Backend, ToolCall
 
 REPLY_TEXT_RULES = {"R2", "R3", "R7", "R12", "R13", "R14"}  # rules an explainer alone can break
@@ -74,6 +74,9 @@ class Judge:
             "replay_mismatch": replay_mismatch,
             **call_stats,
         }
+        if ep.get("error"):  # the episode ended on an unexpected exception (simulate/episode.py): a failure
+            judgement["pass"] = False
+            judgement["error"] = ep["error"]["type"]
         ep["judgement"] = judgement
         return judgement
 
@@ -132,10 +135,12 @@ class Judge:
                  ref_calls: list[ToolCall], messages: list[dict[str, Any]]) -> tuple[bool, str]:
         free = frozenset(getattr(self.domain, "free_text_arguments", frozenset()))
         if agent == "understander":
-            got, want = extract_json_object(text), json.loads(ref_text)
-            if not got:
-                return False, "output is not a JSON object"
-            if sorted(got.get("intents") or []) != sorted(want["intents"]):
+            want = json.loads(ref_text)
+            try:
+                got = understanding(text)
+            except ModelTextError as exc:
+                return False, f"output is not an understanding: {exc}"
+            if sorted(got["intents"]) != sorted(want["intents"]):
                 return False, f"intents {got.get('intents')} != {want['intents']}"
             if _norm_args(got.get("entities") or {}, free) != _norm_args(want["entities"], free):
                 return False, "entities differ from the reference"
@@ -150,9 +155,13 @@ class Judge:
                 return False, "plan implies different calls than the reference"
             return True, ""
         if agent == "evaluator":
-            got, want = extract_json_object(text) or {}, json.loads(ref_text)
-            ok = got.get("verdict") == want["verdict"]
-            return ok, "" if ok else f"verdict {got.get('verdict')!r}, expected {want['verdict']!r}"
+            want = json.loads(ref_text)
+            try:
+                got = verdict(text)
+            except ModelTextError as exc:
+                return False, f"output is not a verdict: {exc}"
+            ok = got["verdict"] == want["verdict"]
+            return ok, "" if ok else f"verdict {got['verdict']!r}, expected {want['verdict']!r}"
         if agent == "executor":
             if not ref_calls:
                 ok = not got_calls and text.strip().upper() == "DONE"

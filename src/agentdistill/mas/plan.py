@@ -349,12 +349,19 @@ def parse_plan(source: str, tool_names: set[str] | frozenset[str]) -> Plan:
     Whatever text a model emits ends in a Plan or a PlanError, never another exception: deeply nested
     garbage makes CPython raise RecursionError or MemoryError instead of SyntaxError.
     """
-    code = _strip_fence(source)
+    from agentdistill.mas.model_text import ModelTextError, check_size
+
+    try:
+        code = _strip_fence(check_size(source))
+    except ModelTextError as exc:
+        raise PlanError(str(exc)) from None
     try:
         with _PARSE_LOCK:
             tree = ast.parse(code, mode="exec")
     except SyntaxError as exc:
         raise PlanError(f"line {exc.lineno}: syntax error: {exc.msg}") from None
+    except ValueError as exc:  # Python 3.11: "source code string cannot contain null bytes"
+        raise PlanError(f"plan is not parseable: {exc}") from None
     except (RecursionError, MemoryError, SystemError) as exc:
         raise PlanError(f"plan is not parseable ({type(exc).__name__}: nested too deeply)") from None
     if not tree.body:

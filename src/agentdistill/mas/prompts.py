@@ -194,21 +194,3 @@ def role_of(system_prompt: str) -> str | None:
     if i < 0:
         return None
     return system_prompt[i + len(ROLE_HEADER):].split("\n", 1)[0].strip().lower()
-
-
-def extract_json_object(text: str) -> dict[str, Any] | None:
-    """The JSON object in a model's answer (bare or fenced); None when there is none."""
-    text = (text or "").strip()
-    if text.startswith("```"):
-        text = re.sub(r"^```\w*\n?|\n?```$", "", text).strip()
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        start, end = text.find("{"), text.rfind("}")
-        if start < 0 or end <= start:
-            return None
-        try:
-            obj = json.loads(text[start:end + 1])
-        except json.JSONDecodeError:
-            return None
-    return obj if isinstance(obj, dict) else None

@@ -12,10 +12,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentdistill.domain.rules import Action, RuleContext, check_action, check_turn
+from agentdistill.errors import UserError
 from agentdistill.mas.constraints import check_constrained_roles, role_constraints
+from agentdistill.mas.model_text import ModelTextError, understanding, verdict
 from agentdistill.mas.plan import Plan, PlanError, halstead, next_step, parse_plan, terminal_calls
-from agentdistill.mas.prompts import build_prompts, extract_json_object, render_input, role_input
+from agentdistill.mas.prompts import build_prompts, render_input, role_input
 from agentdistill.types import Backend, Completion, ToolCall
+
+ROLE_MAX_TOKENS = {"understander": 256, "planner": 512, "evaluator": 256, "executor": 256, "explainer": 512}
+
+
+class TurnFailed(Exception):
+    """An unexpected exception inside one turn, carrying the calls the turn made before it (for the trace)."""
+
+    def __init__(self, calls: list[dict[str, Any]], cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}"[:300])
+        self.calls, self.cause = calls, cause
 
 
 @dataclass
@@ -33,6 +45,11 @@ class MASConfig:
     # Roles whose calls carry a vLLM `structured_outputs` constraint built from the domain (mas/constraints.py);
     # a backend that does not take it (the scripted teacher) ignores it, an endpoint that rejects it loses it.
     constrained_roles: tuple[str, ...] = ()
+    # Bounded resources per call (README, Reliability): an answer is cut at its role's max_tokens (an endpoint's
+    # request cap is lowered to it, never raised), and a tool result fed back to the Executor is cut to
+    # max_tool_result_chars. The trace records each limit that fires in the call's "limits".
+    max_tokens: dict[str, int] = field(default_factory=lambda: dict(ROLE_MAX_TOKENS))
+    max_tool_result_chars: int = 8_000
 
     def __post_init__(self) -> None:
         self.constrained_roles = check_constrained_roles(self.constrained_roles)
@@ -85,6 +102,9 @@ class MAS:
         messages = [{"role": "system", "content": self.prompts.system[role]},
                     {"role": "user", "content": render_input(sent)}] + (extra or [])
         sampling = dict(self.config.sampling)
+        cap = self.config.max_tokens.get(role)
+        if cap is not None and "max_tokens" in sampling:  # only endpoints are sent max_tokens (scripted: none)
+            sampling["max_tokens"] = min(int(sampling["max_tokens"]), cap)
         if role in self.constraints:
             sampling["structured_outputs"] = self.constraints[role]
         comp = self.backend.complete(messages, tools=self.tool_schemas if tools else None, **sampling)
@@ -94,6 +114,9 @@ class MAS:
             "latency_s": round(comp.latency_s, 6), "tokens_in": comp.tokens_in, "tokens_out": comp.tokens_out,
             "malformed": None, "injected": comp.meta.get("injected"),
         }
+        limits = [*comp.meta.get("limits", []), *(["max_tokens"] if comp.meta.get("finish_reason") == "length" else [])]
+        if limits:
+            record["limits"] = limits
         if tools:
             record["tools"] = self.tool_schemas
             record["tool_calls"] = [tc.to_openai() for tc in comp.tool_calls]
@@ -114,19 +137,29 @@ class MAS:
 
     # --------------------------------------------------------------------------------------- the turn
     def run_turn(self, session: Session, utterance: str) -> TurnResult:
+        """One user turn through the five roles. Model text cannot crash it (mas/model_text.py); any other
+        exception comes out as TurnFailed with the calls made so far, so the episode can record them."""
         session.turn += 1
         calls: list[dict[str, Any]] = []
+        try:
+            return self._run_turn(session, utterance, calls)
+        except (UserError, TurnFailed):
+            raise  # an endpoint that went away stops the run; it is not this turn's fault
+        except Exception as exc:
+            raise TurnFailed(calls, exc) from exc
+
+    def _run_turn(self, session: Session, utterance: str, calls: list[dict[str, Any]]) -> TurnResult:
         base = self._base_payload(session, utterance)
         turn_actions: list[Action] = []
 
         # 1. Understander
         comp = self._call(session, "understander", base, calls)
-        und = extract_json_object(comp.text)
-        if not und or not isinstance(und.get("intents"), list) or not isinstance(und.get("entities", {}), dict):
+        try:
+            und = understanding(comp.text)
+        except ModelTextError as exc:
             calls[-1]["malformed"] = "invalid_json"
+            calls[-1]["parse_error"] = exc.kind
             return self._finish(session, utterance, calls, turn_actions, {}, fallback="understander_malformed")
-        und = {"intents": [str(i) for i in und["intents"]], "entities": und.get("entities") or {},
-               "missing": und.get("missing") or []}
         known = {**session.known_entities, **und["entities"]}
 
         # 2-3. Planner and Evaluator, with bounded replanning
@@ -155,15 +188,17 @@ class MAS:
                 break
             ev = self._call(session, "evaluator", {**payload, "plan": candidate.source,
                                                     "halstead": metrics.__dict__}, calls, attempt=attempt)
-            verdict = extract_json_object(ev.text)
-            if not verdict or verdict.get("verdict") not in ("approve", "reject"):
+            try:
+                decision = verdict(ev.text)
+            except ModelTextError as exc:
                 calls[-1]["malformed"] = "invalid_json"
+                calls[-1]["parse_error"] = exc.kind
                 plan_obj = candidate  # the deterministic check passed; do not loop on a broken evaluator
                 break
-            if verdict["verdict"] == "approve":
+            if decision["verdict"] == "approve":
                 plan_obj = candidate
                 break
-            feedback = str(verdict.get("feedback") or "rejected by the evaluator")
+            feedback = decision["feedback"] or "rejected by the evaluator"
         if plan_obj is None:
             return self._finish(session, utterance, calls, turn_actions, und, fallback="replanning_exhausted")
 
@@ -191,7 +226,7 @@ class MAS:
             turn_actions.append(action)
             session.actions.append(action)
             extra += [{"role": "assistant", "content": "", "tool_calls": [tc.to_openai()]},
-                      {"role": "tool", "tool_call_id": tc.id, "content": json.dumps(result, sort_keys=True)}]
+                      {"role": "tool", "tool_call_id": tc.id, "content": self._tool_content(result, calls[-1])}]
 
         # 5. Explainer
         terminal = self._terminal(plan_obj, turn_actions)
@@ -203,6 +238,15 @@ class MAS:
             calls[-1]["malformed"] = "empty_reply"
             return self._finish(session, utterance, calls, turn_actions, und, fallback="empty_reply")
         return self._finish(session, utterance, calls, turn_actions, und, reply=reply)
+
+    def _tool_content(self, result: Any, record: dict[str, Any]) -> str:
+        """A tool result as the Executor is shown it: JSON, cut to max_tool_result_chars (recorded when cut)."""
+        text = json.dumps(result, sort_keys=True, default=str)
+        cap = self.config.max_tool_result_chars
+        if len(text) <= cap:
+            return text
+        record.setdefault("limits", []).append("tool_result_truncated")
+        return text[:cap] + f"... [truncated {len(text) - cap} characters]"
 
     def _terminal(self, plan_obj: Plan, actions: list[Action]) -> dict[str, Any]:
         done = [(a.name, a.arguments, a.result or {}) for a in actions]

@@ -26,7 +26,7 @@ from agentdistill.fileio import ensure_writable_dir
 from agentdistill.judge.judge import Judge
 from agentdistill.judge.leaks import judge_leaks
 from agentdistill.mas.runtime import MAS, MASConfig
-from agentdistill.simulate.episode import run_episode
+from agentdistill.simulate.episode import failure, run_episode
 from agentdistill.simulate.store import TraceStore
 from agentdistill.simulate.summary import summarize
 from agentdistill.simulate.user import LLMUser, ScriptedUser
@@ -79,9 +79,16 @@ class Worker:
             self.teacher.faults.seed = self.cfg.seed * 1000 + trial
         user = (ScriptedUser(sc, self.domain.fallback_reply) if self.user_backend is None
                 else LLMUser(self.user_backend, sc, self.domain))
-        ep = run_episode(episode_id_for(self.cfg, index), sc, self.mas, user, self.teacher)
+        ep = run_episode(episode_id_for(self.cfg, index), sc, self.mas, user, self.teacher,
+                         fail_fast=self.cfg.fail_fast)
         ep["index"], ep["trial"] = index, trial
-        self.judge.judge_episode(ep)
+        try:
+            self.judge.judge_episode(ep)
+        except Exception as exc:  # a judge that cannot read this episode fails it, not the run
+            if self.cfg.fail_fast:
+                raise
+            ep.setdefault("error", failure(exc, "judge", len(ep["turns"])))
+            ep["judgement"] = {"pass": False, "end_state": False, "violations": [], "error": ep["error"]["type"]}
         if self.cfg.suite == "injection":  # cross-customer leaks (judge/leaks.py): counted in the judgement
             judge_leaks(self.domain, ep)
         return ep

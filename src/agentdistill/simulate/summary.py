@@ -29,6 +29,8 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
     malformed: Counter = Counter()
     totals = Counter()
     trials: dict[str, list[bool]] = defaultdict(list)
+    errors: Counter = Counter()  # episodes ended by an unexpected exception, by "stage:ExceptionType"
+    limits: Counter = Counter()  # resource limits that fired (README, Reliability)
     for ep in store.episodes(expand=False):
         j = ep.get("judgement") or {}
         ok = bool(j.get("pass"))
@@ -52,7 +54,13 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         injected_eps = sum(1 for c in ep["calls"] if c.get("injected"))
         totals["clean_episodes"] += injected_eps == 0
         totals["clean_passed"] += injected_eps == 0 and ok
+        if err := ep.get("error"):
+            errors[f"{err['stage']}:{err['type']}"] += 1
+        if ep.get("exit") in ("call_limit", "time_limit"):
+            limits[ep["exit"]] += 1
         for c in ep["calls"]:
+            for name in c.get("limits") or ():
+                limits[name] += 1
             agents[c["agent"]] += 1
             wrong[c["agent"]] += not (c.get("verdict") or {}).get("correct", True)
             if c.get("malformed"):
@@ -82,6 +90,9 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         "wrong_calls_by_agent": dict(wrong),
         "malformed": dict(malformed),
         "fallback_turns": totals["fallbacks"],
+        "episode_errors": sum(errors.values()),
+        "episode_errors_by_kind": dict(errors),
+        "limits_fired": dict(limits),
         "llm_evaluator_rate": round(agents["evaluator"] / max(agents["planner"], 1), 4),
         "tokens_in": totals["tokens_in"],
         "tokens_out": totals["tokens_out"],
