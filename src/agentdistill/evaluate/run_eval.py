@@ -72,14 +72,14 @@ def model_prompt_style(model: str) -> str:
 
 
 def _previous(out: Path, result: dict[str, Any]) -> dict[str, Any]:
-    """The suites an earlier evaluation of the same model under the same settings measured (kept when only
-    some suites are rerun, e.g. `eval model --suite injection` after the pipeline's evaluation)."""
+    """The suites (and perplexity) an earlier evaluation of the same model under the same settings measured,
+    kept when only some suites are rerun, e.g. `eval model --suite injection` after the pipeline's evaluation."""
     try:
         old = json.loads((out / "summary.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
     same = all(old.get(k) == result.get(k) for k in ("model", "prompt_style", "constrained_roles"))
-    return {k: old[k] for k in SUITES if k in old} if same else {}
+    return {k: old[k] for k in (*SUITES, "perplexity") if k in old} if same else {}
 
 
 def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes: int = 70, stress_episodes: int = 120,
