@@ -64,8 +64,12 @@ def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     assert bad.returncode == 2 and "--base needs a preset" in bad.stderr + bad.stdout
     pre = tmp_path / "pretrained"
     res = run_cli("run", "--preset", "smoke-pretrained", "--base", out / "models" / "base", "--out", pre,
-                  "--workers", "2", "--no-progress", timeout=420)
+                  "--workers", "2", "--no-progress", "--sft-steps", "8", "--curve", timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
+    curve = json.loads((pre / "eval" / "budget_curve.json").read_text())  # SFT snapshots at 1/4, 1/2, all
+    assert [p["steps"] for p in curve["points"]] == [2, 4, 8] and (pre / "eval" / "budget_curve.png").is_file()
+    assert all(p["heldout_pass"] is not None and p["role_scores"] for p in curve["points"])
+    assert "stress" not in json.loads((pre / "eval" / "sft_step2" / "summary.json").read_text())
     for stage in ("pretrained", "trimmed", "cpt", "sft", "dpo"):
         assert (pre / "models" / stage / "config.json").is_file(), stage
     vocab = {stage: json.loads((pre / "models" / stage / "config.json").read_text())["vocab_size"]
@@ -82,5 +86,6 @@ def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     free = json.loads((pre / "eval" / "dpo_free" / "summary.json").read_text())
     assert constrained["constrained_roles"] == ["understander", "planner", "evaluator", "executor"]
     assert "constrained_roles" not in free and free["model"] == constrained["model"]
+    assert free["perplexity"] == constrained["perplexity"]  # same weights: measured once
     assert constrained["prompt_style"] == "focused"
     assert "| dpo_free |" in (pre / "eval" / "comparison.md").read_text()

@@ -455,6 +455,10 @@ def run(
                                            "on a finished run only the missing stages run.")] = False,
     base: Annotated[Path | None, typer.Option(help="A local HF causal-LM checkpoint to customize instead of "
                                                    "SmolLM2-135M-Instruct (default and quality presets).")] = None,
+    sft_steps: Annotated[int | None, typer.Option(min=1, help="SFT steps instead of the preset's (its batch "
+                                                              "size: default 8 records a step).")] = None,
+    curve: Annotated[bool, typer.Option(help="Also evaluate SFT snapshots at 1/4 and 1/2 of its steps: the budget "
+                                             "curve (eval/budget_curve.json, .png).")] = False,
 ) -> None:
     """Run every stage that exists on the embedded default (built-in domain, scripted teacher)."""
     from agentdistill.pipeline import run_pipeline
@@ -463,7 +467,8 @@ def run(
         from agentdistill.train.models import check_checkpoint_dir
 
         check_checkpoint_dir(base)
-    result = run_pipeline(preset, out, workers=workers, show_progress=progress, ablation=ablation, base=base)
+    result = run_pipeline(preset, out, workers=workers, show_progress=progress, ablation=ablation, base=base,
+                          sft_steps=sft_steps, curve=curve)
     _print_summary(result["train"], "train conversations (scripted teacher)")
     print(result["comparison"]["markdown"])
     console.print(f"timings (s): {json.dumps(result['timings_s'])}")

@@ -90,10 +90,16 @@ PRESETS: dict[str, Preset] = {
 
 class Pipeline:
     def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True, ablation: bool = False,
-                 base: Path | None = None):
+                 base: Path | None = None, sft_steps: int | None = None, curve: bool = False):
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+        if sft_steps is not None and sft_steps < 1:
+            raise UserError(f"--sft-steps must be >= 1, got {sft_steps}")
         self.name, self.p = preset, replace(PRESETS[preset], ablation=True) if ablation else PRESETS[preset]
+        if sft_steps is not None:  # the SFT budget is the lever that matters most (budget curve)
+            self.p = replace(self.p, sft_steps=sft_steps)
+        if curve:
+            self.p = replace(self.p, curve=True)
         if base is not None and self.p.base == "scratch":
             raise UserError(f"--base needs a preset that customizes a pretrained model (default, quality), "
                             f"not {preset!r}")
@@ -116,11 +122,12 @@ class Pipeline:
         split = "train"
         sft = stage == "sft"
         batch = self.p.sft_batch if sft else self.p.batch
+        settings: dict[str, Any] = {"save_steps": max(10, steps // 4), "logging_steps": max(1, steps // 20),
+                                    "max_length": 1024 if stage in ("base", "cpt") else 2048}
         cfg = StageConfig(stage=stage, model_in=model_in, out_dir=self.paths.model(out),
                           train_file=self.paths.dataset(data, split), max_steps=steps, group_by_length=sft,
-                          per_device_train_batch_size=batch, max_records=steps * batch,
-                          save_steps=max(10, steps // 4), logging_steps=max(1, steps // 20),
-                          max_length=1024 if stage in ("base", "cpt") else 2048, show_progress=self.show, **extra)
+                          per_device_train_batch_size=batch, max_records=steps * batch, show_progress=self.show,
+                          **{**settings, **extra})  # a stage's own settings (e.g. snapshot save_steps) win
         return train_stage(cfg)
 
     # ------------------------------------------------------------------------------------------- stages
@@ -300,11 +307,17 @@ class Pipeline:
             heldout, stress, injection = self.p.heldout, self.p.stress, self.p.injection
             if name in ("base", "cpt"):  # never trained on the chat format: a sample shows it, and perplexity matters
                 heldout, stress, injection = min(heldout, 2), min(stress, 1), 0
+            elif name not in self.p.eval_models and not name.endswith(FREE):  # budget-curve points: held-out only
+                stress, injection = 0, 0
+            # perplexity: once per checkpoint (the unconstrained twin has the same weights), none for curve points
+            ppl: dict[str, float] | bool = name in self.p.eval_models or name in ("base", "cpt")
+            if name.endswith(FREE):
+                ppl = (results.get(name.removesuffix(FREE)) or {}).get("perplexity") or True
             results[name] = self._timed(f"eval {name}", evaluate_model, model, self.paths.root, name,
                                         heldout_episodes=heldout, stress_episodes=stress,
                                         injection_episodes=injection, workers=self.p.eval_workers, show_progress=self.show,
                                         prompt_style=None if name == "teacher" else style,
-                                        constrained_roles=constrained)
+                                        constrained_roles=constrained, perplexity=ppl)
         return {"models": results, "comparison": comparison(self.paths.eval)}
 
     def eval_names(self) -> list[str]:
@@ -406,5 +419,7 @@ class Pipeline:
 
 
 def run_pipeline(preset: str, out: str | Path | None = None, workers: int = 2,
-                 show_progress: bool = True, ablation: bool = False, base: Path | None = None) -> dict[str, Any]:
-    return Pipeline(preset, Path(out or Path("runs") / preset), workers, show_progress, ablation, base).run()
+                 show_progress: bool = True, ablation: bool = False, base: Path | None = None,
+                 sft_steps: int | None = None, curve: bool = False) -> dict[str, Any]:
+    return Pipeline(preset, Path(out or Path("runs") / preset), workers, show_progress, ablation, base,
+                    sft_steps=sft_steps, curve=curve).run()

@@ -85,10 +85,12 @@ def _previous(out: Path, result: dict[str, Any]) -> dict[str, Any]:
 def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes: int = 70, stress_episodes: int = 120,
                    trials: int = 1, workers: int = 8, temperature: float = 0.0, error_rate: float = 0.03,
                    seed: int = 0, show_progress: bool = True, prompt_style: str | None = None,
-                   constrained_roles: tuple[str, ...] = (), injection_episodes: int = 0) -> dict[str, Any]:
+                   constrained_roles: tuple[str, ...] = (), injection_episodes: int = 0,
+                   perplexity: dict[str, float] | bool = True) -> dict[str, Any]:
     """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs);
     `constrained_roles` are decoded under structured-output constraints (mas/constraints.py). A suite with 0
-    episodes is not run; its earlier result for the same model and settings, if any, is kept."""
+    episodes is not run; its earlier result for the same model and settings, if any, is kept. `perplexity`: True
+    measures it (minutes on CPU), False skips it, a dict is a measurement of the same weights to reuse."""
     from agentdistill.simulate.runner import simulate
 
     paths = RunPaths(Path(run_dir))
@@ -110,7 +112,9 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
             shutil.rmtree(out / suite, ignore_errors=True)  # a measurement is taken whole, never half-resumed
             summary = simulate(cfg, out / suite, show_progress=show_progress)
             result[suite] = {k: summary[k] for k in SUITE_KEYS if k in summary}
-    if Path(model).is_dir() and (paths.datasets / "ppl").is_dir():
+    if isinstance(perplexity, dict):
+        result["perplexity"] = perplexity
+    elif perplexity and Path(model).is_dir() and (paths.datasets / "ppl").is_dir():
         from agentdistill.evaluate.perplexity import perplexities
 
         result["perplexity"] = perplexities(model, paths.datasets / "ppl")

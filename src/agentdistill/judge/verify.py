@@ -10,6 +10,7 @@ from rich.progress import Progress
 from agentdistill.config import SimulateConfig, build, load_yaml
 from agentdistill.errors import UserError
 from agentdistill.judge.judge import Judge
+from agentdistill.judge.leaks import judge_leaks
 from agentdistill.simulate.store import TraceStore
 from agentdistill.simulate.summary import summarize
 
@@ -47,6 +48,8 @@ def _verify_locked(root: Path, cfg: SimulateConfig, refiner: Any, show_progress:
 
         def rejudge(ep: dict[str, Any]) -> None:
             j.judge_episode(ep)
+            if cfg.suite == "injection":  # the same leak check simulate ran (a leak fails the episode again)
+                judge_leaks(j.domain, ep)
             bar.advance(task)
 
         store.rewrite(rejudge)
