@@ -32,7 +32,7 @@ from agentdistill.simulate.user import ScriptedUser
 
 DOMAIN = DealershipDomain()
 TOOLS = sorted(DOMAIN.tool_names())
-FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30),
@@ -93,7 +93,7 @@ def test_the_2000_bracket_answer_and_its_cousins():
 
 
 @pytest.mark.parametrize("role", ROLES)
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31))
 def test_every_role_survives_hostile_answers(role, seed):
     """Each role in turn answers hostile outputs (the others the reference), with the evaluator always on:
@@ -111,8 +111,8 @@ def test_every_role_survives_hostile_answers(role, seed):
 
 
 def test_thousands_of_hostile_outputs_through_every_role():
-    result = fuzz_episodes(DOMAIN, 2_000, seed=7)
-    assert result["hostile_outputs"] >= 2_000
+    result = fuzz_episodes(DOMAIN, 1_200, seed=7)
+    assert result["hostile_outputs"] >= 1_200
     assert result["crashes"] == 0 and result["episode_errors"] == 0, result["crash_examples"] or \
         result["episode_errors_by_kind"]
     assert all(result["by_role"][r] > 0 for r in ROLES), result["by_role"]
@@ -176,3 +176,12 @@ def test_the_2000_bracket_teacher_no_longer_kills_the_run(tmp_path: Path):
     assert res.returncode == 0, res.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["episodes"] == 6 and summary["malformed"].get("invalid_json", 0) >= 6
+
+
+def test_bench_fuzz_cli_writes_its_counts(tmp_path: Path):
+    out = tmp_path / "fuzz.json"
+    res = run_cli("bench", "fuzz", "--outputs", "60", "--seed", "3", "--out", out, "--no-progress")
+    assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["hostile_outputs"] >= 60 and data["crashes"] == 0 and data["episode_errors"] == 0
+    assert {"amx_bf16", "cpus"} <= set(data["machine"]) and set(data["slowest_parse_ms"]) >= {"plan", "verdict"}

@@ -88,6 +88,11 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# Held-out conversations per budget-curve point: measured, a 25-step SmolLM2 snapshot took 50 s per conversation on
+# vLLM CPU (long wrong answers), so 35 per point would cost the curve half an hour each.
+CURVE_HELDOUT = 12
+
+
 class Pipeline:
     def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True, ablation: bool = False,
                  base: Path | None = None, sft_steps: int | None = None, curve: bool = False):
@@ -307,8 +312,8 @@ class Pipeline:
             heldout, stress, injection = self.p.heldout, self.p.stress, self.p.injection
             if name in ("base", "cpt"):  # never trained on the chat format: a sample shows it, and perplexity matters
                 heldout, stress, injection = min(heldout, 2), min(stress, 1), 0
-            elif name not in self.p.eval_models and not name.endswith(FREE):  # budget-curve points: held-out only
-                stress, injection = 0, 0
+            elif name not in self.p.eval_models and not name.endswith(FREE):  # budget-curve points: a held-out sample
+                heldout, stress, injection = min(heldout, CURVE_HELDOUT), 0, 0  # (an undertrained student is slow)
             # perplexity: once per checkpoint (the unconstrained twin has the same weights), none for curve points
             ppl: dict[str, float] | bool = name in self.p.eval_models or name in ("base", "cpt")
             if name.endswith(FREE):

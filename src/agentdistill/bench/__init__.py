@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
 
 
 def machine_info() -> dict[str, object]:
-    """What a benchmark result must say about where it was measured."""
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    """What a benchmark result must say about where it was measured (AMX decides how fast bf16/int8 run)."""
+    flags = cpu_flags()
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "amx_bf16": "amx_bf16" in flags, "amx_int8": "amx_int8" in flags, "avx512_bf16": "avx512_bf16" in flags}

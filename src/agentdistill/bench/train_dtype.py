@@ -17,24 +17,11 @@ from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json
 
 
-def cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
 def training_machine() -> dict[str, Any]:
     """The machine block of a training benchmark: where bf16 runs fast (AMX) matters as much as the core count."""
     import torch
 
-    flags = cpu_flags()
-    return {**machine_info(), "torch_threads": torch.get_num_threads(), "amx_bf16": "amx_bf16" in flags,
-            "avx512_bf16": "avx512_bf16" in flags}
+    return {**machine_info(), "torch_threads": torch.get_num_threads()}
 
 
 def _load(model: str, vocab: int) -> Any:

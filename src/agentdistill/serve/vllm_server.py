@@ -150,6 +150,18 @@ def parse_prometheus(text: str) -> dict[str, float]:
     return out
 
 
+def _terminate_with_parent() -> None:
+    """Linux: SIGTERM the server when the process that started it dies, even by SIGKILL (atexit cannot run then):
+    found as vLLM servers left running, 4 GiB each, after a timed-out test killed its `agentdistill` process."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class VLLMServer:
     """vLLM's OpenAI server as a context manager: started checked, stopped for sure (also at interpreter exit)."""
 
@@ -223,7 +235,8 @@ class VLLMServer:
         self._log = open(self.log_path, "wb")  # closed in stop()
         t0 = time.monotonic()
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=self.environment(), start_new_session=True)
+                                     stdin=subprocess.DEVNULL, env=self.environment(), start_new_session=True,
+                                     preexec_fn=_terminate_with_parent)
         atexit.register(self.stop)
         try:
             self._wait_ready(t0)
