@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 
 from agentdistill.backends.scripted import ScriptedTeacher
 from agentdistill.bench.fuzz import fuzz_episodes
-from agentdistill.bench.hostile import KINDS, ROLES, HostileBackend, hostile_answer, openai_message
+from agentdistill.bench.hostile import KINDS, HostileBackend, hostile_answer, openai_message
 from agentdistill.domain.dealership import DealershipDomain
 from agentdistill.judge.judge import Judge
 from agentdistill.mas import model_text
 from agentdistill.mas.model_text import ModelTextError
 from agentdistill.mas.plan import PlanError, parse_plan
+from agentdistill.mas.prompts import ROLES
 from agentdistill.mas.runtime import MAS, MASConfig
 from agentdistill.simulate.episode import run_episode
 from agentdistill.simulate.store import TraceStore

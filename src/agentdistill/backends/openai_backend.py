@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import openai
 
 from agentdistill.errors import EndpointError, UserError
-from agentdistill.mas.model_text import LIMITS, clean_text, tool_calls
+from agentdistill.mas.model_text import LIMITS, bounded_tool_calls, clean_text
 from agentdistill.types import Completion, approx_tokens
 
 logger = logging.getLogger(__name__)
@@ -298,10 +298,10 @@ class OpenAIBackend:
         raw_calls = [{"id": getattr(tc, "id", "") or "",
                       "function": {"name": getattr(getattr(tc, "function", None), "name", "") or "",
                                    "arguments": getattr(getattr(tc, "function", None), "arguments", None) or "{}"}}
-                     for tc in (msg.tool_calls or [])[:LIMITS.max_tool_calls + 1]]
-        if len(raw_calls) > LIMITS.max_tool_calls:
-            raw_calls, limits = raw_calls[:LIMITS.max_tool_calls], [*limits, "tool_calls_truncated"]
-        calls = tool_calls(raw_calls)
+                     for tc in (msg.tool_calls or [])[:LIMITS.max_tool_calls + 1]]  # one more: is anything cut?
+        calls, dropped = bounded_tool_calls(raw_calls)
+        if dropped:
+            limits.append("tool_calls_truncated")
         usage = getattr(resp, "usage", None)
         tokens_in = getattr(usage, "prompt_tokens", None) if usage is not None else None
         tokens_out = getattr(usage, "completion_tokens", None) if usage is not None else None

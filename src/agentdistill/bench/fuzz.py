@@ -56,7 +56,7 @@ def fuzz_episodes(domain: Any, outputs: int, seed: int = 0, rate: float = 0.5,
     texts: list[str] = []
     episodes = 0
     sink = io.StringIO()
-    while sum(sum(k.values()) for k in backend.counts.values()) < outputs:
+    while backend.total < outputs:
         sc = domain.make_scenario(types[episodes % len(types)], f"fuzz:{seed}:{episodes}")
         try:
             ep = run_episode(f"fuzz-{episodes}", sc, mas, ScriptedUser(sc, domain.fallback_reply), backend)
@@ -74,8 +74,8 @@ def fuzz_episodes(domain: Any, outputs: int, seed: int = 0, rate: float = 0.5,
         backend.sent = []
         episodes += 1
         if progress is not None:
-            progress(sum(sum(k.values()) for k in backend.counts.values()))
-    return {"episodes": episodes, "hostile_outputs": sum(sum(k.values()) for k in backend.counts.values()),
+            progress(backend.total)
+    return {"episodes": episodes, "hostile_outputs": backend.total,
             "by_role": {r: sum(backend.counts[r].values()) for r in ROLES},
             "by_role_and_kind": backend.counts, "crashes": len(crashes), "crash_examples": crashes[:5],
             "episode_errors": sum(errors.values()), "episode_errors_by_kind": dict(errors),

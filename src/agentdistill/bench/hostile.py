@@ -15,10 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from agentdistill.backends.scripted import ScriptedTeacher
-from agentdistill.mas.prompts import role_of
+from agentdistill.mas.prompts import ROLES, role_of
 from agentdistill.types import Completion, ToolCall
 
-ROLES = ("understander", "planner", "evaluator", "executor", "explainer")
 JUNK_CHARS = "\x00\x01\x07\x1b\x7f\u0085\u200b\u200e\u202e\u2028\ufeff\ufffd\U0001f600\ud800\udfff"
 
 
@@ -179,6 +178,11 @@ class HostileBackend:
         self.counts: dict[str, dict[str, int]] = {r: {} for r in ROLES}
         self.sent: list[tuple[str, str, str]] = []  # (role, kind, text) of the last hostile answers, for parsers
 
+    @property
+    def total(self) -> int:
+        """Hostile answers sent so far, over every role and kind."""
+        return sum(sum(kinds.values()) for kinds in self.counts.values())
+
     def set_oracle(self, oracle: dict[str, dict[str, Any]]) -> None:
         self.reference.set_oracle(oracle)
 
@@ -191,9 +195,9 @@ class HostileBackend:
         kind, text, raw_calls = hostile_answer(self.rng, self.tools, ref_text)
         self.counts[role][kind] = self.counts[role].get(kind, 0) + 1
         self.sent = [*self.sent[-99:], (role, kind, text)]
-        from agentdistill.mas.model_text import clean_text, tool_calls  # as the HTTP backend hands them on
+        from agentdistill.mas.model_text import bounded_tool_calls, clean_text  # as the HTTP backend does
 
-        calls: list[ToolCall] = tool_calls(raw_calls[:8]) if role == "executor" else []
+        calls: list[ToolCall] = bounded_tool_calls(raw_calls)[0] if role == "executor" else []
         return Completion(text=clean_text(text)[0], tool_calls=calls, model=self.name,
                           meta={"hostile": kind, "role": role})
 

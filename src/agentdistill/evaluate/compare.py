@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from agentdistill.fileio import atomic_write_json, atomic_write_text
+from agentdistill.mas.prompts import ROLES
 
 ORDER = ("teacher", "base", "cpt", "sft", "dpo", "sft_nocpt", "dpo_nocpt")
-ROLES = ("understander", "planner", "evaluator", "executor", "explainer")
 
 
 def load_summaries(eval_dir: Path) -> list[dict[str, Any]]:

@@ -181,6 +181,11 @@ def tool_arguments(raw: Any, limits: TextLimits = LIMITS) -> dict[str, Any]:
     return args if isinstance(args, dict) else {"__raw__": text}
 
 
+def bounded_tool_calls(raw: list[Any], limits: TextLimits = LIMITS) -> tuple[list[ToolCall], bool]:
+    """What a backend hands on: the first max_tool_calls entries as ToolCalls, and whether more were dropped."""
+    return tool_calls(raw[:limits.max_tool_calls], limits), len(raw) > limits.max_tool_calls
+
+
 def tool_calls(raw: Any, limits: TextLimits = LIMITS) -> list[ToolCall]:
     """OpenAI-style `tool_calls` entries (dicts) as ToolCalls; entries that are not dicts are dropped."""
     if not raw:

@@ -7,8 +7,7 @@ from math import comb
 from typing import Any
 
 from agentdistill.fileio import atomic_write_json
-
-ROLES = ("understander", "planner", "evaluator", "executor", "explainer")
+from agentdistill.mas.prompts import ROLES
 
 
 def pass_hat_k(trials: dict[str, list[bool]]) -> dict[str, float]:
