@@ -81,6 +81,20 @@ def _print_summary(summary: dict[str, Any], title: str) -> None:
     for name, row in summary.get("pass_rate_by_type", {}).items():
         by_type.add_row(name, str(row["episodes"]), f"{row['pass_rate']:.1%}")
     console.print(by_type)
+    if fid := summary.get("fidelity"):
+        console.print(fidelity_table({"this run": fid}))
+
+
+def fidelity_table(runs: dict[str, dict[str, Any]]) -> Table:
+    """Lengths and wording diversity of one or more runs' conversations (summary.json "fidelity")."""
+    from agentdistill.simulate.fidelity import FIDELITY_COLUMNS, fidelity_rows
+
+    table = Table(title="conversations: length and wording")
+    for col in FIDELITY_COLUMNS:
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for row in fidelity_rows(runs):
+        table.add_row(*row)
+    return table
 
 
 # ------------------------------------------------------------------------------------------- domain
@@ -144,8 +158,11 @@ def simulate(
     user_sim_model: Annotated[str | None, typer.Option(help="Model name at the user-simulator URL.")] = None,
     judge: Annotated[str | None, typer.Option(help="Source of corrected outputs: 'scripted' or a URL.")] = None,
     error_rate: Annotated[float | None, typer.Option(help="Scripted teacher's fault rate per agent call.")] = None,
-    suite: Annotated[str | None, typer.Option(help="train, heldout, stress or injection (adversarial customers; "
-                                                   "leaks counted in summary.json).")] = None,
+    suite: Annotated[str | None, typer.Option(help="train, heldout, heldout_phrasing (wording train never uses), "
+                                                   "stress or injection (adversarial customers; leaks counted in "
+                                                   "summary.json).")] = None,
+    long_share: Annotated[float | None, typer.Option(help="Share of long conversations (6-12 turns, business "
+                                                          "switches) in train/held-out; default 0.55.")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenario types (repeatable).")] = None,
     policy: Annotated[str | None, typer.Option(help="Policy version (v1, v2).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML config; flags override it.")] = None,
@@ -165,7 +182,7 @@ def simulate(
     cfg = _sim_config(config, {"constrained_roles": list(roles) if roles is not None else None,
                                "episodes": episodes, "workers": workers, "seed": seed, "teacher": teacher,
                                "teacher_model": teacher_model, "user_sim": user_sim, "user_sim_model": user_sim_model,
-                               "judge": judge, "error_rate": error_rate, "suite": suite,
+                               "judge": judge, "error_rate": error_rate, "suite": suite, "long_share": long_share,
                                "scenario_types": scenario or None, "policy_version": policy,
                                "fail_fast": fail_fast or None})
     summary = run_simulation(cfg, out, show_progress=progress)
@@ -459,6 +476,9 @@ def run(
                                                               "size: default 8 records a step).")] = None,
     curve: Annotated[bool, typer.Option(help="Also evaluate SFT snapshots at 1/4 and 1/2 of its steps: the budget "
                                              "curve (eval/budget_curve.json, .png).")] = False,
+    long_share: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Share of long conversations in the "
+                                                     "training mix instead of the preset's (0 = the earlier short "
+                                                     "mix); the held-out suites keep the default mix.")] = None,
 ) -> None:
     """Run every stage that exists on the embedded default (built-in domain, scripted teacher)."""
     from agentdistill.pipeline import run_pipeline
@@ -468,7 +488,7 @@ def run(
 
         check_checkpoint_dir(base)
     result = run_pipeline(preset, out, workers=workers, show_progress=progress, ablation=ablation, base=base,
-                          sft_steps=sft_steps, curve=curve)
+                          sft_steps=sft_steps, curve=curve, long_share=long_share)
     _print_summary(result["train"], "train conversations (scripted teacher)")
     print(result["comparison"]["markdown"])
     console.print(f"timings (s): {json.dumps(result['timings_s'])}")
@@ -487,9 +507,11 @@ def eval_model(
     heldout: Annotated[int, typer.Option(help="Held-out conversations.")] = 70,
     stress: Annotated[int, typer.Option(help="Stress scenarios (the suite has 120).")] = 120,
     suite: Annotated[list[str] | None, typer.Option(help="Suites to run (repeatable or a comma list): heldout, "
+                                                         "heldout_phrasing (wording training never uses), "
                                                          "stress, injection (adversarial customers: leaks and "
-                                                         "policy). Default: heldout and stress; earlier results "
-                                                         "of the others are kept.")] = None,
+                                                         "policy). Default: heldout, heldout_phrasing and stress; "
+                                                         "earlier results of the others are kept.")] = None,
+    phrasing: Annotated[int, typer.Option(help="Held-out-phrasing conversations.")] = 35,
     injection: Annotated[int, typer.Option(help="Injection scenarios (about 5 attack turns each).")] = 100,
     trials: Annotated[int, typer.Option(help="Trials per scenario (pass^k).")] = 1,
     temperature: Annotated[float, typer.Option(help="Sampling temperature of the model.")] = 0.0,
@@ -509,7 +531,8 @@ def eval_model(
 
     if not 0 <= stress <= 120:
         raise UserError(f"--stress must be between 0 and 120 (the suite's size), got {stress}")
-    suites = {x.strip() for s in suite or ("heldout", "stress") for x in s.split(",") if x.strip()}
+    suites = {x.strip() for s in suite or ("heldout", "heldout_phrasing", "stress") for x in s.split(",")
+              if x.strip()}
     if bad := sorted(suites - set(SUITES)):
         raise UserError(f"unknown --suite {bad[0]!r}; allowed: {', '.join(SUITES)}")
     if injection < 1 and "injection" in suites:
@@ -518,6 +541,7 @@ def eval_model(
     check_prompt_style(prompt_style, allow_auto=True)
     result = evaluate_model(model, run_dir, name, heldout_episodes=heldout, stress_episodes=stress, trials=trials,
                             injection_episodes=injection if "injection" in suites else 0,
+                            phrasing_episodes=phrasing if "heldout_phrasing" in suites else 0,
                             temperature=temperature, workers=workers, show_progress=progress,
                             prompt_style=None if prompt_style == "auto" else prompt_style,
                             constrained_roles=parse_constrained_roles(constrain))

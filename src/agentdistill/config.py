@@ -41,8 +41,13 @@ class SimulateConfig(BaseModel):
     episodes: int = Field(200, ge=1)
     workers: int = Field(1, ge=1, le=64)
     seed: int = Field(0, ge=0)
-    suite: Literal["train", "heldout", "stress", "injection"] = "train"  # injection: adversarial customers
+    # heldout_phrasing: held-out conversations worded only with templates "train" never uses;
+    # injection: adversarial customers
+    suite: Literal["train", "heldout", "heldout_phrasing", "stress", "injection"] = "train"
     scenario_types: list[str] = Field(default_factory=list)  # empty = every type
+    # share of long conversations (Domain.long_scenario) in the train and held-out mixes; with scenario_types
+    # set, only those types are played
+    long_share: float = Field(0.55, ge=0.0, le=1.0)
     teacher: str = "scripted"  # "scripted" or an OpenAI-compatible URL
     teacher_model: str | None = None
     user_sim: str = "scripted"  # "scripted" or a URL

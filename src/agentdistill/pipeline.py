@@ -11,6 +11,7 @@ Every stage skips itself when its output exists, so an interrupted run resumes w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -63,28 +64,32 @@ class Preset:
     constrained_roles: tuple[str, ...] = ()
     curve: bool = False  # also evaluate SFT snapshots at 1/4 and 1/2 of its steps (the budget curve)
     injection: int = 0  # injection-suite scenarios per evaluated model (adversarial customers; ~5 attack turns each)
+    phrasing: int = 0  # held-out-phrasing conversations per evaluated model (wording training never uses)
+    eval_eager: bool = False  # serve evaluated checkpoints without torch.compile (tiny evaluations start faster)
+    long_share: float = 0.55  # long conversations in the training mix (Domain.long_scenario); held-out keeps 0.55
 
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(episodes=40, heldout=2, stress=1, model="nano", vocab=4096, expand_every=2, base_steps=6,
-                    cpt_steps=6, sft_steps=12, dpo_steps=4, batch=2, lora_r=16, eval_models=("dpo",), ablation=False),
+                    cpt_steps=6, sft_steps=12, dpo_steps=4, batch=2, lora_r=16, eval_models=("dpo",), ablation=False,
+                    phrasing=1, eval_eager=True),
     "smoke-pretrained": Preset(episodes=40, heldout=2, stress=1, model="pretrained", vocab=0, expand_every=0,
                                base_steps=0, cpt_steps=4, sft_steps=8, dpo_steps=4, batch=2, lora_r=8,
                                eval_models=("dpo",), ablation=False, sft_method="lora", sft_batch=4,
                                prompt_style="focused", base="pretrained", lora_layers=1, learning_rate=1e-3,
-                               constrained_roles=CONSTRAINED),
+                               constrained_roles=CONSTRAINED, eval_eager=True),
     "scratch": Preset(episodes=1000, heldout=35, stress=24, model="nano", vocab=8192, expand_every=2, base_steps=40,
                       cpt_steps=60, sft_steps=1800, dpo_steps=60, batch=4, lora_r=64,
                       eval_models=("base", "cpt", "sft", "dpo"), ablation=False),
     "default": Preset(episodes=1000, heldout=35, stress=24, model="pretrained", vocab=0, expand_every=0, base_steps=0,
                       cpt_steps=20, sft_steps=60, dpo_steps=20, batch=4, lora_r=32, eval_models=("dpo",),
                       ablation=False, sft_method="lora", sft_batch=8, prompt_style="focused", base="pretrained",
-                      lora_layers=15, learning_rate=1e-3, constrained_roles=CONSTRAINED, injection=6),
+                      lora_layers=15, learning_rate=1e-3, constrained_roles=CONSTRAINED, injection=6, phrasing=24),
     "quality": Preset(episodes=7172, heldout=140, stress=120, model="pretrained", vocab=0, expand_every=0, base_steps=0,
                       cpt_steps=200, sft_steps=2000, dpo_steps=200, batch=4, lora_r=32,
                       eval_models=("cpt", "sft", "dpo"), ablation=True, sft_method="lora", sft_batch=8,
                       prompt_style="focused", base="pretrained", lora_layers=15, learning_rate=1e-3,
-                      constrained_roles=CONSTRAINED, injection=100),
+                      constrained_roles=CONSTRAINED, injection=100, phrasing=140),
 }
 
 
@@ -95,7 +100,8 @@ CURVE_HELDOUT = 12
 
 class Pipeline:
     def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True, ablation: bool = False,
-                 base: Path | None = None, sft_steps: int | None = None, curve: bool = False):
+                 base: Path | None = None, sft_steps: int | None = None, curve: bool = False,
+                 long_share: float | None = None):
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
         if sft_steps is not None and sft_steps < 1:
@@ -105,6 +111,8 @@ class Pipeline:
             self.p = replace(self.p, sft_steps=sft_steps)
         if curve:
             self.p = replace(self.p, curve=True)
+        if long_share is not None:  # the training mix's long conversations (simulator fidelity)
+            self.p = replace(self.p, long_share=long_share)
         if base is not None and self.p.base == "scratch":
             raise UserError(f"--base needs a preset that customizes a pretrained model (default, quality), "
                             f"not {preset!r}")
@@ -139,7 +147,8 @@ class Pipeline:
     def simulate(self) -> dict[str, Any]:
         from agentdistill.simulate.runner import simulate
 
-        cfg = SimulateConfig(episodes=self.p.episodes, workers=self.workers, suite="train")
+        cfg = SimulateConfig(episodes=self.p.episodes, workers=self.workers, suite="train",
+                             long_share=self.p.long_share)
         return simulate(cfg, self.paths.root, show_progress=self.show)
 
     def datasets(self) -> dict[str, Any]:
@@ -298,32 +307,53 @@ class Pipeline:
 
     def evaluate(self, names: list[str]) -> dict[str, Any]:
         from agentdistill.evaluate.compare import comparison
-        from agentdistill.evaluate.run_eval import evaluate_model
-
         results = {}
         style = self.prompt_style()
+        server = contextlib.ExitStack()  # one live vLLM server, shared by a checkpoint's consecutive evaluations
+        served: tuple[str, str] | None = None  # (checkpoint, url)
         jobs = [("teacher", "scripted")] + [(n, str(self.paths.model(n.removesuffix(FREE)))) for n in names]
-        for name, model in jobs:
-            constrained = () if name == "teacher" or name.endswith(FREE) else self.p.constrained_roles
-            done = self.paths.eval / name / "summary.json"
-            if done.exists():
-                results[name] = json.loads(done.read_text())
-                continue
-            heldout, stress, injection = self.p.heldout, self.p.stress, self.p.injection
-            if name in ("base", "cpt"):  # never trained on the chat format: a sample shows it, and perplexity matters
-                heldout, stress, injection = min(heldout, 2), min(stress, 1), 0
-            elif name not in self.p.eval_models and not name.endswith(FREE):  # budget-curve points: a held-out sample
-                heldout, stress, injection = min(heldout, CURVE_HELDOUT), 0, 0  # (an undertrained student is slow)
-            # perplexity: once per checkpoint (the unconstrained twin has the same weights), none for curve points
-            ppl: dict[str, float] | bool = name in self.p.eval_models or name in ("base", "cpt")
-            if name.endswith(FREE):
-                ppl = (results.get(name.removesuffix(FREE)) or {}).get("perplexity") or True
-            results[name] = self._timed(f"eval {name}", evaluate_model, model, self.paths.root, name,
-                                        heldout_episodes=heldout, stress_episodes=stress,
-                                        injection_episodes=injection, workers=self.p.eval_workers, show_progress=self.show,
-                                        prompt_style=None if name == "teacher" else style,
-                                        constrained_roles=constrained, perplexity=ppl)
+        curve_points = {n for n in names if n.startswith("sft_step") or (n == "sft" and n not in self.p.eval_models)}
+        with server:
+            for name, model in jobs:
+                served = self._evaluate_one(name, model, results, style, curve_points, server, served)
+        from agentdistill.evaluate.conversations import conversation_report
+
+        conversation_report(self.paths.root)  # the training mix beside the suites it is judged on
         return {"models": results, "comparison": comparison(self.paths.eval)}
+
+    def _evaluate_one(self, name: str, model: str, results: dict[str, Any], style: str, curve_points: set[str],
+                      server: contextlib.ExitStack, served: tuple[str, str] | None) -> tuple[str, str] | None:
+        """Evaluate one name (unless done), serving its checkpoint unless the live server already does (the
+        constrained and unconstrained runs of one checkpoint share a server: a vLLM start is ~1 min here)."""
+        from agentdistill.evaluate.run_eval import endpoint_for, evaluate_model
+
+        done = self.paths.eval / name / "summary.json"
+        if done.exists():
+            results[name] = json.loads(done.read_text())
+            return served
+        constrained = () if name == "teacher" or name.endswith(FREE) else self.p.constrained_roles
+        heldout, stress, injection, phrasing = self.p.heldout, self.p.stress, self.p.injection, self.p.phrasing
+        if name in ("base", "cpt"):  # never trained on the chat format: a sample shows it, and perplexity matters
+            heldout, stress, injection, phrasing = min(heldout, 2), min(stress, 1), 0, 0
+        elif name in curve_points:  # budget-curve points: a held-out sample
+            heldout, stress, injection, phrasing = min(heldout, CURVE_HELDOUT), 0, 0, 0  # (undertrained: slow)
+        # perplexity: once per checkpoint (the unconstrained twin has the same weights), none for curve points
+        ppl: dict[str, float] | bool = name in self.p.eval_models or name in ("base", "cpt")
+        if name.endswith(FREE):
+            ppl = (results.get(name.removesuffix(FREE)) or {}).get("perplexity") or True
+        url = None
+        if model != "scripted":
+            if served is None or served[0] != model:
+                server.close()  # the previous checkpoint's server
+                served = (model, server.enter_context(endpoint_for(model, enforce_eager=self.p.eval_eager)))
+            url = served[1]
+        results[name] = self._timed(f"eval {name}", evaluate_model, model, self.paths.root, name,
+                                    heldout_episodes=heldout, stress_episodes=stress,
+                                    injection_episodes=injection, phrasing_episodes=phrasing,
+                                    workers=self.p.eval_workers, show_progress=self.show,
+                                    prompt_style=None if name == "teacher" else style,
+                                    constrained_roles=constrained, perplexity=ppl, served_at=url)
+        return served
 
     def eval_names(self) -> list[str]:
         """The preset's evaluated checkpoints, plus the no-CPT twins of its SFT and DPO ones when the ablation runs
@@ -331,7 +361,7 @@ class Pipeline:
         twins = [f"{m}_nocpt" for m in self.p.eval_models if self.p.ablation and m in ("sft", "dpo")]
         free = [f"{self.p.eval_models[-1]}{FREE}"] if self.p.constrained_roles else []
         curve = [f"sft_step{s}" for s in self.curve_steps()] + (["sft"] if self.curve_steps() else [])
-        names = [*curve, *self.p.eval_models, *twins, *free]
+        names = [*curve, *self.p.eval_models, *free, *twins]  # a checkpoint's free twin next to it: one server
         return list(dict.fromkeys(names))
 
     def prompt_style(self) -> str:
@@ -425,6 +455,6 @@ class Pipeline:
 
 def run_pipeline(preset: str, out: str | Path | None = None, workers: int = 2,
                  show_progress: bool = True, ablation: bool = False, base: Path | None = None,
-                 sft_steps: int | None = None, curve: bool = False) -> dict[str, Any]:
+                 sft_steps: int | None = None, curve: bool = False, long_share: float | None = None) -> dict[str, Any]:
     return Pipeline(preset, Path(out or Path("runs") / preset), workers, show_progress, ablation, base,
-                    sft_steps=sft_steps, curve=curve).run()
+                    sft_steps=sft_steps, curve=curve, long_share=long_share).run()

@@ -51,6 +51,7 @@ class UserTurn:
     entities: dict[str, Any] = field(default_factory=dict)
     # Shown only when the assistant asked for identity and the customer has not yet given it.
     when: str = "always"  # "always" | "if_asked_identity"
+    templates: list[str] = field(default_factory=list)  # paraphrase templates the text came from (diversity)
 
 
 @dataclass
@@ -112,7 +113,12 @@ class Domain(Protocol):
 
     def scenario_types(self) -> list[ScenarioType]: ...
 
-    def make_scenario(self, scenario_type: str, seed: int, split: str = "train") -> Scenario: ...
+    def make_scenario(self, scenario_type: str, seed: int, split: str = "train") -> Scenario:
+        """split: "train", "heldout" or "heldout_phrasing" (wording that "train" never uses)."""
+
+    def long_scenario(self, index: int, seed: int = 0, split: str = "train") -> Scenario:
+        """A long conversation (6 to 12 turns) that switches business, returns to an earlier goal, corrects
+        itself and repeats requests: the training mix's long share. Seeded apart from the stress suite."""
 
     def stress_suite(self, n: int = 120, seed: int = 10_000) -> list[Scenario]: ...
 

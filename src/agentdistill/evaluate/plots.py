@@ -1,4 +1,5 @@
-"""Plots a person would rather look at than read: the paper's Figure 5 (loss by position)."""
+"""Plots a person would rather look at than read: the paper's Figure 5 (loss by position), the budget curve and
+conversation lengths per suite."""
 
 from __future__ import annotations
 
@@ -51,6 +52,32 @@ def plot_budget_curve(points: list[dict[str, Any]], out: str | Path) -> Path:
     axes[0].set_ylim(0, 100)
     axes[1].legend(loc="lower right", fontsize=8)
     fig.suptitle("Student quality against the SFT budget (snapshots of one run)")
+    return _save(fig, out)
+
+
+def plot_conversation_lengths(fidelity: dict[str, dict[str, Any]], out: str | Path) -> Path:
+    """User turns and agent calls per conversation, one line per run (e.g. the training mix beside the stress
+    suite it is judged on): summary.json "fidelity" of each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, fid in fidelity.items():
+        for ax, key in ((axes[0], "turns_per_conversation"), (axes[1], "calls_per_conversation")):
+            hist = fid[key]["histogram"]  # JSON sorts "10" before "2": order buckets by their lower edge
+            labels = sorted(hist, key=lambda b: int(b.split("-")[0].rstrip("+")))
+            total = max(sum(hist.values()), 1)
+            ax.plot(labels, [100 * hist[b] / total for b in labels], marker="o",
+                    label=f"{name} (mean {fid[key]['mean']:g})")
+    axes[0].set_xlabel("user turns per conversation")
+    axes[1].set_xlabel("agent calls per conversation")
+    for ax in axes:
+        ax.set_ylabel("% of conversations")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Conversation lengths")
     return _save(fig, out)
 
 

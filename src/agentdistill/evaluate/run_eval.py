@@ -11,6 +11,8 @@ checkpoint directory that is served with vLLM for the duration of the evaluation
   stock number, reference, time, date) of the reference reply is present, none is invented, and the reply
   breaks no reply-level rule;
 - end-to-end pass = end state equals gold, every required output said, no policy violation;
+- held-out phrasing (optional): held-out conversations worded only with paraphrase templates and slot formats
+  that training never uses, so its pass rate beside the held-out one shows how far the student generalises;
 - pass^k over k trials (tau-bench), policy-violation rate, malformed-output rate; perplexities;
 - injection suite (adversarial customers, optional): the same scores plus cross-customer leaks
   (judge/leaks.py): conversations where another customer's data reached a reply, a tool call or a tool result.
@@ -33,7 +35,7 @@ from agentdistill.paths import RunPaths
 SUITE_KEYS = ("episodes", "pass_rate", "end_state_rate", "policy_violation_rate", "malformed_rate", "role_scores",
               "pass_hat_k", "pass_rate_core", "pass_rate_long_tail", "fallback_turns", "agent_calls_per_episode",
               "leaks")
-SUITES = ("heldout", "stress", "injection")
+SUITES = ("heldout", "heldout_phrasing", "stress", "injection")
 
 
 def free_port() -> int:
@@ -43,8 +45,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def endpoint_for(model: str, max_model_len: int = 8192):
-    """Yield a teacher setting for SimulateConfig: 'scripted', the URL itself, or a vLLM server we start."""
+def endpoint_for(model: str, max_model_len: int = 8192, enforce_eager: bool = False):
+    """Yield a teacher setting for SimulateConfig: 'scripted', the URL itself, or a vLLM server we start
+    (enforce_eager: no torch.compile warm-up, for evaluations too short to repay it)."""
     if model == "scripted" or model.startswith(("http://", "https://")):
         yield model
         return
@@ -52,8 +55,19 @@ def endpoint_for(model: str, max_model_len: int = 8192):
         raise UserError(f"model {model!r} is neither 'scripted', an http(s) URL nor a checkpoint directory")
     from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
 
-    with VLLMServer(ServeConfig(model=Path(model), port=free_port(), max_model_len=max_model_len)) as server:
+    max_model_len = min(max_model_len, _position_limit(Path(model)) or max_model_len)
+    with VLLMServer(ServeConfig(model=Path(model), port=free_port(), max_model_len=max_model_len,
+                                enforce_eager=enforce_eager)) as server:
         yield server.url
+
+
+def _position_limit(model: Path) -> int | None:
+    """The checkpoint's max_position_embeddings: vLLM refuses a longer --max-model-len (a --base model may be
+    shorter than SmolLM2's 8192)."""
+    try:
+        return int(json.loads((model / "config.json").read_text()).get("max_position_embeddings") or 0) or None
+    except (OSError, json.JSONDecodeError, TypeError, ValueError):
+        return None
 
 
 def model_prompt_style(model: str) -> str:
@@ -86,11 +100,14 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
                    trials: int = 1, workers: int = 8, temperature: float = 0.0, error_rate: float = 0.03,
                    seed: int = 0, show_progress: bool = True, prompt_style: str | None = None,
                    constrained_roles: tuple[str, ...] = (), injection_episodes: int = 0,
-                   perplexity: dict[str, float] | bool = True) -> dict[str, Any]:
+                   perplexity: dict[str, float] | bool = True, phrasing_episodes: int = 0,
+                   served_at: str | None = None, enforce_eager: bool = False) -> dict[str, Any]:
     """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs);
     `constrained_roles` are decoded under structured-output constraints (mas/constraints.py). A suite with 0
     episodes is not run; its earlier result for the same model and settings, if any, is kept. `perplexity`: True
-    measures it (minutes on CPU), False skips it, a dict is a measurement of the same weights to reuse."""
+    measures it (minutes on CPU), False skips it, a dict is a measurement of the same weights to reuse.
+    `served_at`: the URL of a server already serving `model` (one server for a checkpoint's constrained and
+    unconstrained evaluations); otherwise a checkpoint is served for this call."""
     from agentdistill.simulate.runner import simulate
 
     paths = RunPaths(Path(run_dir))
@@ -100,9 +117,9 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
     if constrained_roles:
         result["constrained_roles"] = list(constrained_roles)
     result.update(_previous(out, result))
-    with endpoint_for(model) as teacher:
-        for suite, n in (("heldout", heldout_episodes), ("stress", stress_episodes),
-                         ("injection", injection_episodes)):
+    with endpoint_for(served_at or model, enforce_eager=enforce_eager) as teacher:
+        for suite, n in (("heldout", heldout_episodes), ("heldout_phrasing", phrasing_episodes),
+                         ("stress", stress_episodes), ("injection", injection_episodes)):
             if n <= 0:
                 continue
             cfg = SimulateConfig(episodes=n * trials, trials=trials, suite=suite, teacher=teacher, seed=seed,

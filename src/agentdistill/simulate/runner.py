@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agentdistill.backends.scripted import FaultConfig, ScriptedTeacher
 from agentdistill.config import SimulateConfig, load_yaml, save_yaml
+from agentdistill.data.splits import hash_unit
 from agentdistill.domain.base import Scenario
 from agentdistill.errors import UserError
 from agentdistill.fileio import ensure_writable_dir
@@ -110,6 +111,8 @@ def scenario_for(domain: Any, cfg: SimulateConfig, index: int) -> Scenario:
         return domain.stress_scenario(index, cfg.seed)
     if cfg.suite == "injection":
         return domain.injection_scenario(index, cfg.seed)
+    if not cfg.scenario_types and hash_unit(f"long:{cfg.suite}:{index}", cfg.seed) < cfg.long_share:
+        return domain.long_scenario(index, cfg.seed, split=cfg.suite)
     types = scenario_types(domain, cfg)
     return domain.make_scenario(types[index % len(types)], f"{cfg.seed}:{index}", split=cfg.suite)
 
@@ -223,7 +226,11 @@ def _simulate_locked(cfg: SimulateConfig, root: Path, probe: Worker, show_progre
     if todo:
         _run_pool(cfg, root, todo, show_progress, probe)
     elapsed = time.perf_counter() - t0
-    return summarize(store, cfg, elapsed_s=elapsed, episodes_run=len(todo))
+    summary = summarize(store, cfg, elapsed_s=elapsed, episodes_run=len(todo))
+    from agentdistill.evaluate.plots import plot_conversation_lengths
+
+    plot_conversation_lengths({cfg.suite: summary["fidelity"]}, root / "conversation_lengths.png")
+    return summary
 
 
 def _run_pool(cfg: SimulateConfig, root: Path, todo: list[int], show_progress: bool, probe: Worker) -> None:

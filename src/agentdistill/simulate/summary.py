@@ -8,6 +8,7 @@ from typing import Any
 
 from agentdistill.fileio import atomic_write_json
 from agentdistill.mas.prompts import ROLES
+from agentdistill.simulate.fidelity import FidelityTally
 
 
 def pass_hat_k(trials: dict[str, list[bool]]) -> dict[str, float]:
@@ -30,7 +31,9 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
     trials: dict[str, list[bool]] = defaultdict(list)
     errors: Counter = Counter()  # episodes ended by an unexpected exception, by "stage:ExceptionType"
     limits: Counter = Counter()  # resource limits that fired (README, Reliability)
+    tally = FidelityTally()
     for ep in store.episodes(expand=False):
+        tally.add(ep)
         j = ep.get("judgement") or {}
         ok = bool(j.get("pass"))
         sc = ep["scenario"]
@@ -97,6 +100,7 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         "tokens_out": totals["tokens_out"],
         "pass_rate_by_type": {k: {"episodes": v[0], "pass_rate": round(v[1] / v[0], 4)}
                               for k, v in sorted(by_type.items())},
+        "fidelity": tally.result(),
     }
     if elapsed_s is not None and episodes_run:
         summary["run"] = {"episodes_run": episodes_run, "elapsed_s": round(elapsed_s, 2),

@@ -78,6 +78,9 @@ class DealershipDomain:
     def make_scenario(self, scenario_type: str, seed: int | str, split: str = "train") -> Scenario:
         return scenarios.make_scenario(self.base_world, scenario_type, seed, split)
 
+    def long_scenario(self, index: int, seed: int = 0, split: str = "train") -> Scenario:
+        return scenarios.make_long_scenario(self.base_world, index, seed, split)
+
     def stress_suite(self, n: int = 120, seed: int = 0) -> list[Scenario]:
         return [self.stress_scenario(i, seed) for i in range(n)]
 

@@ -13,22 +13,23 @@ from collections.abc import Callable
 from typing import Any
 
 from agentdistill.domain.base import Scenario, ScenarioType, UserTurn
+from agentdistill.domain.dealership.phrasing import Phraser
 from agentdistill.domain.dealership.reference import money
 from agentdistill.domain.dealership.world import DealershipWorld
 from agentdistill.errors import UserError
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December")
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 PERSONAS = ("busy parent", "first-time buyer", "retiree", "student", "small-business owner", "commuter",
             "car enthusiast", "recent graduate")
 
 
 class Gen:
-    """What a scenario generator works with: the base world (read-only), a seeded rng and shared picks."""
+    """What a scenario generator works with: the base world (read-only), a seeded rng, shared picks and the
+    split's phrasing (domain/dealership/phrasing.py)."""
 
-    def __init__(self, world: DealershipWorld, rng: random.Random):
+    def __init__(self, world: DealershipWorld, rng: random.Random, split: str = "train"):
         self.world, self.rng = world, rng
+        self.phrase = Phraser(rng, split, world.today)
+        self.templates: list[str] = []  # template ids of the turn being written
         self.replay = world.copy()  # gold actions run here, in order, to learn their results
         self.turns: list[UserTurn] = []
         self.gold: list[dict[str, Any]] = []
@@ -68,26 +69,25 @@ class Gen:
         raise RuntimeError(f"no free slot for {stock_no}")
 
     # --- phrasing ------------------------------------------------------------------------------------
+    def say(self, key: str, **fields: Any) -> str:
+        text, template = self.phrase.say(key, **fields)
+        self.templates.append(template)
+        return text
+
     def say_date(self, date: str) -> str:
-        d = dt.date.fromisoformat(date)
-        return self.rng.choice([f"{WEEKDAYS[d.weekday()]}, {MONTHS[d.month - 1]} {d.day}",
-                                f"{MONTHS[d.month - 1]} {d.day}", f"{WEEKDAYS[d.weekday()].lower()} the {d.day}"])
+        return self.phrase.date(date)
 
     def say_time(self, time: str) -> str:
-        h, m = map(int, time.split(":"))
-        twelve = f"{(h - 1) % 12 + 1}{'' if m == 0 else f':{m:02d}'}{'am' if h < 12 else 'pm'}"
-        return self.rng.choice([twelve, time, f"{twelve}" if m else f"{(h - 1) % 12 + 1} o'clock"
-                                if 8 <= h <= 11 else twelve])
+        return self.phrase.time(time)
 
     def say_identity(self, c: dict[str, Any], last4: str | None = None) -> str:
-        last4 = last4 or c["phone_last4"]
-        return self.rng.choice([f"My email is {c['email']} and my phone ends in {last4}.",
-                                f"It's {c['email']}, phone number ending {last4}.",
-                                f"Email {c['email']}, last four of my phone: {last4}."])
+        return self.say("identity", email=c["email"], last4=last4 or c["phone_last4"])
 
     # --- building ------------------------------------------------------------------------------------
     def user(self, text: str, intents: list[str], when: str = "always", **entities: Any) -> None:
-        self.turns.append(UserTurn(text=text, intents=intents, entities=entities, when=when))
+        self.turns.append(UserTurn(text=text, intents=intents, entities=entities, when=when,
+                                   templates=self.templates))
+        self.templates = []
 
     def act(self, name: str, **arguments: Any) -> dict[str, Any]:
         """A gold mutating action: recorded, and replayed so that later turns can refer to its result."""
@@ -111,8 +111,7 @@ class Gen:
         return {"email": c["email"], "phone_last4": last4 or c["phone_last4"]}
 
     def bye(self) -> None:
-        text = self.rng.choice(["Thanks, that's all!", "Great, thank you. Bye!", "Perfect, thanks for the help."])
-        self.user(text, ["goodbye"])
+        self.user(self.say("bye"), ["goodbye"])
 
 
 # ------------------------------------------------------------------------------------------ segments
@@ -123,15 +122,14 @@ def seg_search(g: Gen, c: dict[str, Any]) -> dict[str, Any]:
     style = g.rng.randrange(3)
     if style == 0:
         filters = {"make": v["make"], "model": v["model"]}
-        text = g.rng.choice([f"I'm looking for a {v['make']} {v['model']}. What do you have?",
-                             f"Do you have any {v['model']}s in stock?"])
+        text = g.say("search.make_model", make=v["make"], model=v["model"])
     elif style == 1:
         cap = (v["price"] // 1000 + 3) * 1000
         filters = {"body": v["body"], "max_price": cap}
-        text = f"Show me {v['body']}s under {money(cap)}, please."
+        text = g.say("search.body_price", body=v["body"], price=g.phrase.price(cap))
     else:
         filters = {"make": v["make"], "condition": v["condition"]}
-        text = f"What {v['condition']} {v['make']} vehicles do you have right now?"
+        text = g.say("search.condition_make", condition=v["condition"], make=v["make"])
     res = g.look("search_inventory", **filters)
     g.user(text, ["search_inventory"], **filters)
     g.need(res["vehicles"][0]["stock_no"], money(res["vehicles"][0]["price"]))
@@ -140,8 +138,7 @@ def seg_search(g: Gen, c: dict[str, Any]) -> dict[str, Any]:
 
 def seg_details(g: Gen, c: dict[str, Any], v: dict[str, Any] | None = None) -> dict[str, Any]:
     v = v or g.vehicle()
-    g.user(g.rng.choice([f"Can you tell me more about stock {v['stock_no']}?",
-                         f"What are the details on {v['stock_no']}?"]), ["vehicle_details"], stock_no=v["stock_no"])
+    g.user(g.say("details", stock_no=v["stock_no"]), ["vehicle_details"], stock_no=v["stock_no"])
     g.need(v["stock_no"], money(v["price"]))
     return v
 
@@ -151,16 +148,14 @@ def seg_compare(g: Gen, c: dict[str, Any]) -> None:
     b = g.vehicle(body=a["body"])
     while b["stock_no"] == a["stock_no"]:
         b = g.vehicle(body=a["body"])
-    g.user(f"Could you compare {a['stock_no']} and {b['stock_no']} for me?", ["compare_vehicles"],
+    g.user(g.say("compare", a=a["stock_no"], b=b["stock_no"]), ["compare_vehicles"],
            stock_nos=[a["stock_no"], b["stock_no"]])
     g.need(money(a["price"]), money(b["price"]))
 
 
 def seg_hours(g: Gen, c: dict[str, Any], loc: dict[str, Any] | None = None, text: str | None = None) -> None:
     loc = loc or g.rng.choice(g.q("SELECT * FROM locations ORDER BY location_id"))
-    g.user(text or g.rng.choice([f"What are your opening hours at {loc['name']}?",
-                                 f"When is {loc['name']} open?", f"Where is {loc['name']} and when are you open?"]),
-           ["dealer_info"], location_id=loc["location_id"])
+    g.user(text or g.say("hours", location=loc["name"]), ["dealer_info"], location_id=loc["location_id"])
     g.need(loc["address"])
 
 
@@ -168,7 +163,7 @@ def seg_slots(g: Gen, c: dict[str, Any], v: dict[str, Any] | None = None) -> tup
     v = v or g.vehicle()
     date, _ = g.slot(v["stock_no"])
     res = g.look("list_test_drive_slots", stock_no=v["stock_no"], date=date)
-    g.user(f"What times are free to test drive {v['stock_no']} on {g.say_date(date)}?", ["test_drive_slots"],
+    g.user(g.say("slots", stock_no=v["stock_no"], date=g.say_date(date)), ["test_drive_slots"],
            stock_no=v["stock_no"], date=date)
     g.need(res["slots"][0])
     return v, date
@@ -178,16 +173,15 @@ def seg_book(g: Gen, c: dict[str, Any], v: dict[str, Any] | None = None, identit
     """Book a test drive. identity: 'upfront' (in the same message), 'on_ask' (after the assistant asks)."""
     v = v or g.vehicle()
     date, time = g.slot(v["stock_no"])
-    text = g.rng.choice([f"I'd like to book a test drive of {v['stock_no']} on {g.say_date(date)} at {g.say_time(time)}.",
-                         f"Can I test drive the {v['year']} {v['model']} ({v['stock_no']}) {g.say_date(date)} at "
-                         f"{g.say_time(time)}?"])
+    text = g.say("book", stock_no=v["stock_no"], year=v["year"], model=v["model"], date=g.say_date(date),
+                 time=g.say_time(time))
     ents: dict[str, Any] = {"stock_no": v["stock_no"], "date": date, "time": time}
     if identity == "upfront" and not g.verified:
         text += " " + g.say_identity(c)
         ents.update(g.identity_entities(c))
     g.user(text, ["book_test_drive"], **ents)
     if identity == "on_ask" and not g.verified:
-        g.user(g.rng.choice(["Sure. ", "Of course: ", ""]) + g.say_identity(c), ["book_test_drive"],
+        g.user(g.say("identity.on_ask", identity=g.say_identity(c)), ["book_test_drive"],
                when="if_asked_identity", **g.identity_entities(c))
     g.verified = True
     b = g.act("book_test_drive", customer_id=c["customer_id"], stock_no=v["stock_no"], start=f"{date}T{time}")
@@ -211,22 +205,21 @@ def seg_trade_in(g: Gen, c: dict[str, Any], long: bool = False) -> None:
                 f"paperwork in a folder somewhere. What would it be worth as a trade-in with you guys? I don't need "
                 f"an exact number today, just a ballpark so I can plan a budget with my partner this weekend.")
     else:
-        text = (f"What would my {year} {make} {model} be worth as a trade-in? It has {mileage:,} miles and is in "
-                f"{condition} condition.")
+        text = g.say("trade_in", year=year, make=make, model=model, mileage=g.phrase.miles(mileage),
+                     condition=condition)
     g.user(text, ["trade_in_estimate"], make=make, model=model, year=year, mileage=mileage, condition=condition)
     g.need(money(est["estimate_low"]), money(est["estimate_high"]))
 
 
 def seg_financing(g: Gen, c: dict[str, Any]) -> None:
-    g.user(g.rng.choice(["What financing options do you offer?", "Tell me about your car loans."]),
-           ["financing_options"])
+    g.user(g.say("financing"), ["financing_options"])
     g.need("Prime 60")
 
 
 def seg_prequal(g: Gen, c: dict[str, Any]) -> None:
     amount = g.rng.choice([15000, 20000, 25000, 30000, 35000])
     term = g.rng.choice([36, 48, 60, 72])
-    text = f"Can I get pre-qualified for {money(amount)} over {term} months?"
+    text = g.say("prequal", amount=g.phrase.money(amount), term=term)
     ents: dict[str, Any] = {"amount": amount, "term_months": term}
     if not g.verified:
         text += " " + g.say_identity(c)
@@ -241,14 +234,14 @@ def seg_prequal(g: Gen, c: dict[str, Any]) -> None:
 def seg_promotions(g: Gen, c: dict[str, Any]) -> None:
     promo = g.rng.choice(g.look("get_promotions")["promotions"])
     if promo["make"]:
-        g.user(f"Are there any current deals on {promo['make']}s?", ["promotions"], make=promo["make"])
+        g.user(g.say("promotions.make", make=promo["make"]), ["promotions"], make=promo["make"])
     else:
-        g.user("Do you have any promotions running at the moment?", ["promotions"])
+        g.user(g.say("promotions.any"), ["promotions"])
     g.need(promo["title"])
 
 
 def seg_list_bookings(g: Gen, c: dict[str, Any]) -> None:
-    text = "Which test drives do I have booked?"
+    text = g.say("bookings")
     ents: dict[str, Any] = {}
     if not g.verified:
         text += " " + g.say_identity(c)
@@ -260,7 +253,7 @@ def seg_list_bookings(g: Gen, c: dict[str, Any]) -> None:
 
 
 def seg_cancel(g: Gen, c: dict[str, Any], booking_id: str) -> None:
-    text = f"Please cancel my test drive {booking_id}."
+    text = g.say("cancel", booking_id=booking_id)
     ents: dict[str, Any] = {"booking_id": booking_id}
     if not g.verified:
         text += " " + g.say_identity(c)
@@ -273,7 +266,7 @@ def seg_cancel(g: Gen, c: dict[str, Any], booking_id: str) -> None:
 
 def seg_reschedule(g: Gen, c: dict[str, Any], booking_id: str, stock_no: str) -> None:
     date, time = g.slot(stock_no)
-    text = f"I need to move my test drive {booking_id} to {g.say_date(date)} at {g.say_time(time)}."
+    text = g.say("reschedule", booking_id=booking_id, date=g.say_date(date), time=g.say_time(time))
     ents: dict[str, Any] = {"booking_id": booking_id, "date": date, "time": time}
     if not g.verified:
         text += " " + g.say_identity(c)
@@ -286,16 +279,9 @@ def seg_reschedule(g: Gen, c: dict[str, Any], booking_id: str, stock_no: str) ->
 
 def seg_escalate(g: Gen, c: dict[str, Any], kind: str) -> None:
     loc = g.rng.choice(g.q("SELECT name FROM locations"))["name"]
-    text, intent, reason = {
-        "complaint": (g.rng.choice([f"I'm really unhappy: the salesperson at {loc} was rude to me and nobody "
-                                    "called me back.", "This is unacceptable, my test drive was cancelled "
-                                    "without notice and I want to complain."]), "complaint", "complaint"),
-        "legal": (g.rng.choice(["If the car I bought turns out to be a lemon, can I sue you under the lemon law?",
-                                "My lawyer says the contract I signed is not valid. What are my legal options?"]),
-                  "legal_question", "legal"),
-        "human": (g.rng.choice(["Can I talk to a real person please?", "I'd like to speak to a manager."]),
-                  "request_human", "request_human"),
-    }[kind]
+    intent, reason = {"complaint": ("complaint", "complaint"), "legal": ("legal_question", "legal"),
+                      "human": ("request_human", "request_human")}[kind]
+    text = g.say(kind, location=loc)
     g.user(text, [intent])
     args = {"reason": reason, "summary": text[:200]}
     if g.verified:
@@ -344,7 +330,7 @@ def t_cancel(g, c):
 
 
 def t_greeting_hours(g, c):
-    g.user(g.rng.choice(["Hello!", "Hi there", "Good morning!"]), ["greeting"])
+    g.user(g.say("greeting"), ["greeting"])
     seg_hours(g, c)
 
 
@@ -356,14 +342,12 @@ def t_trade_in_then_financing(g, c):
 def t_book_then_directions(g, c):
     b = seg_book(g, c)
     loc = g.q("SELECT * FROM locations WHERE location_id = ?", (b["vehicle"]["location_id"],))[0]
-    seg_hours(g, c, loc, text=f"Where exactly is {loc['name']} and when do you open?")
+    seg_hours(g, c, loc)
 
 
 def t_negotiation(g, c):
     v = g.vehicle()
-    g.user(g.rng.choice([f"Can you do better on the price of {v['stock_no']}?",
-                         f"What's your best price on {v['stock_no']}? I'm sure you can knock something off."]),
-           ["discount_request"], stock_no=v["stock_no"])
+    g.user(g.say("negotiation", stock_no=v["stock_no"]), ["discount_request"], stock_no=v["stock_no"])
     g.need("as listed")
 
 
@@ -371,13 +355,13 @@ def t_ambiguous_vehicle(g, c):
     rows = g.q("SELECT make, model, colour, COUNT(*) AS n FROM vehicles WHERE status = 'available' "
                "GROUP BY make, model, colour HAVING n >= 2 ORDER BY make, model, colour")
     pick = g.rng.choice(rows)
-    g.user(f"Tell me about the {pick['colour'].lower()} {pick['model']} you have.", ["vehicle_details"],
+    g.user(g.say("ambiguous", colour=pick["colour"].lower(), model=pick["model"]), ["vehicle_details"],
            make=pick["make"], model=pick["model"], colour=pick["colour"])
     res = g.look("search_inventory", make=pick["make"], model=pick["model"], colour=pick["colour"])
     choice = g.rng.choice(res["vehicles"])
     g.need(choice["stock_no"])
     v = dict(g.q("SELECT * FROM vehicles WHERE stock_no = ?", (choice["stock_no"],))[0])
-    g.user(f"The one with stock number {v['stock_no']}.", ["vehicle_details"], stock_no=v["stock_no"])
+    g.user(g.say("ambiguous.pick", stock_no=v["stock_no"]), ["vehicle_details"], stock_no=v["stock_no"])
     g.need(money(v["price"]))
 
 
@@ -385,7 +369,9 @@ def t_multi_intent(g, c):
     loc = g.rng.choice(g.q("SELECT * FROM locations ORDER BY location_id"))
     v = g.vehicle()
     cap = (v["price"] // 1000 + 2) * 1000
-    g.user(f"What are your hours at {loc['name']}, and do you have any {v['model']}s under {money(cap)}?",
+    g.user(g.rng.choice([f"What are your hours at {loc['name']}, and do you have any {v['model']}s under "
+                         f"{g.phrase.price(cap)}?", f"Any {v['model']}s under {g.phrase.price(cap)} at {loc['name']}? "
+                         "And when are you open there?"]),
            ["dealer_info", "search_inventory"], location_id=loc["location_id"], model=v["model"], max_price=cap)
     res = g.look("search_inventory", model=v["model"], max_price=cap, location_id=loc["location_id"])
     g.need(loc["address"], *(res["vehicles"][:1] and [res["vehicles"][0]["stock_no"]]))
@@ -396,7 +382,7 @@ def t_change_of_mind(g, c):
     slots = g.look("list_test_drive_slots", stock_no=b["stock_no"], date=b["date"])["slots"]
     slots = [s for s in slots if s != b["time"]]
     time2 = g.rng.choice(slots)
-    g.user(f"Actually, can we make it {g.say_time(time2)} instead?", ["reschedule_test_drive"], time=time2)
+    g.user(g.say("change_time", time=g.say_time(time2)), ["reschedule_test_drive"], time=time2)
     g.act("reschedule_test_drive", customer_id=c["customer_id"], booking_id=b["booking_id"],
           new_start=f"{b['date']}T{time2}")
 
@@ -477,7 +463,7 @@ def t_typos_slang(g, c):
 
 def t_repeated_request(g, c):
     loc = g.rng.choice(g.q("SELECT * FROM locations ORDER BY location_id"))
-    text = f"What are the opening hours at {loc['name']}?"
+    text = g.say("hours", location=loc["name"])
     seg_hours(g, c, loc, text=text)
     seg_hours(g, c, loc, text=text)
 
@@ -547,10 +533,10 @@ def make_scenario(world: DealershipWorld, scenario_type: str, seed: int | str, s
         raise UserError(f"unknown scenario type {scenario_type!r}; allowed: {', '.join(_BY_NAME)}")
     name, desc, long_tail, fn, active = _BY_NAME[scenario_type]
     rng = random.Random(f"{split}:{scenario_type}:{seed}")
-    g = Gen(world, rng)
+    g = Gen(world, rng, split)
     c = g.customer(active=active)
     if rng.random() < 0.4 and name != "greeting_then_hours":
-        g.user(rng.choice(["Hi!", "Hello there.", "Hey, good afternoon.", "Hi, I have a few questions."]), ["greeting"])
+        g.user(g.say("greeting"), ["greeting"])
     fn(g, c)
     if rng.random() < 0.35:  # real customers often ask one more thing before leaving
         bye = g.turns.pop() if g.turns[-1].intents == ["goodbye"] else None
@@ -605,4 +591,98 @@ def make_stress_scenario(world: DealershipWorld, index: int, seed: int = 0) -> S
         seed_topic="mid-conversation business switches", goal="complete every request in turn",
         profile=_profile(c, rng), turns=g.turns, gold_actions=g.gold, required_outputs=list(dict.fromkeys(g.required)),
         split="stress", max_turns=len(g.turns) + 4, env_context={"today": world.today, "segments": plan},
+    )
+
+
+# ------------------------------------------------------------------------------------------ long mix
+# Long training conversations (6 to 12 turns) in the stress suite's regime: business switches, a return to
+# an earlier goal, self-corrections and repeated requests. Seeded under "long:<split>", a namespace the
+# stress suite ("stress:") never uses.
+
+LONG_SEGMENTS = ("search", "details", "hours", "slots", "book", "trade_in", "financing", "prequal", "promotions",
+                 "list_bookings", "compare", "negotiation", "complaint")
+READ_ONLY = frozenset({"details", "hours", "financing", "promotions", "search", "trade_in", "compare"})
+
+
+def _vehicle_row(g: Gen, stock_no: str) -> dict[str, Any]:
+    return dict(g.q("SELECT * FROM vehicles WHERE stock_no = ?", (stock_no,))[0])
+
+
+def _long_step(g: Gen, c: dict[str, Any], seg: str, seen: list[dict[str, Any]], booked: list[dict[str, Any]]) -> str:
+    """One business request of a long conversation; returns the kind actually played."""
+    active = [b for b in booked if not b.get("cancelled")]
+    if seg == "book" and len(active) >= 2:
+        seg = "list_bookings"
+    if seg == "book":
+        v = seen[-1] if seen and seen[-1]["status"] == "available" and g.rng.random() < 0.5 else None
+        booked.append(seg_book(g, c, v, identity=g.rng.choice(["upfront", "on_ask"])))
+        seen.append(booked[-1]["vehicle"])
+    elif seg == "list_bookings" and active and g.rng.random() < 0.6:
+        b = g.rng.choice(active)
+        if g.rng.random() < 0.5:
+            seg_reschedule(g, c, b["booking_id"], b["stock_no"])
+            return "reschedule"
+        seg_cancel(g, c, b["booking_id"])
+        b["cancelled"] = True
+        return "cancel"
+    elif seg == "search":
+        res = seg_search(g, c)
+        seen.append(_vehicle_row(g, res["vehicles"][0]["stock_no"]))
+    elif seg == "details":
+        seen.append(seg_details(g, c, seen[-1] if seen and g.rng.random() < 0.4 else None))
+    elif seg == "slots":
+        v, _ = seg_slots(g, c, seen[-1] if seen and seen[-1]["status"] == "available" else None)
+        seen.append(v)
+    else:
+        {"hours": seg_hours, "trade_in": seg_trade_in, "financing": seg_financing, "prequal": seg_prequal,
+         "promotions": seg_promotions, "list_bookings": seg_list_bookings, "compare": seg_compare,
+         "negotiation": t_negotiation, "complaint": lambda g, c: seg_escalate(g, c, "complaint")}[seg](g, c)
+    return seg
+
+
+def make_long_scenario(world: DealershipWorld, index: int, seed: int = 0, split: str = "train") -> Scenario:
+    """A long conversation that keeps switching business and, on the way, goes back to an earlier car,
+    corrects a booking it just made, or asks the same question again."""
+    rng = random.Random(f"long:{split}:{seed}:{index}")
+    g = Gen(world, rng, split)
+    c = g.customer(active=0)
+    target = rng.randint(6, 12)
+    if rng.random() < 0.5:
+        g.user(g.say("greeting"), ["greeting"])
+    seen: list[dict[str, Any]] = []
+    booked: list[dict[str, Any]] = []
+    plan: list[str] = []
+    while len(g.turns) < target - 1:
+        r = rng.random()
+        last = plan[-1] if plan else ""
+        if last == "book" and r < 0.3:  # a self-correction: the booking just made moves to another time
+            b = booked[-1]
+            slots = [s for s in g.look("list_test_drive_slots", stock_no=b["stock_no"], date=b["date"])["slots"]
+                     if s != b["time"]]
+            if slots:
+                time2 = rng.choice(slots)
+                g.user(g.say("change_time", time=g.say_time(time2)), ["reschedule_test_drive"], time=time2)
+                g.act("reschedule_test_drive", customer_id=c["customer_id"], booking_id=b["booking_id"],
+                      new_start=f"{b['date']}T{time2}")
+                b["time"] = time2
+                plan.append("correction")
+                continue
+        if last in READ_ONLY and r < 0.12:  # the same question again, word for word
+            prev = g.turns[-1]
+            g.turns.append(UserTurn(prev.text, prev.intents, dict(prev.entities), prev.when, list(prev.templates)))
+            plan.append("repeat")
+            continue
+        if len(seen) >= 2 and r < 0.3:  # back to a car from earlier in the conversation
+            v = seen[rng.randrange(len(seen) - 1)]
+            seen.append(seg_details(g, c, v))
+            plan.append("return")
+            continue
+        seg = rng.choice([s for s in LONG_SEGMENTS if s != last])
+        plan.append(_long_step(g, c, seg, seen, booked))
+    g.bye()
+    return Scenario(
+        scenario_id=f"{split}-long-{seed}-{index}", scenario_type="long_conversation", long_tail=False,
+        seed_topic="a long conversation across several businesses", goal="complete every request in turn",
+        profile=_profile(c, rng), turns=g.turns, gold_actions=g.gold, required_outputs=list(dict.fromkeys(g.required)),
+        split=split, max_turns=len(g.turns) + 4, env_context={"today": world.today, "segments": plan},
     )
