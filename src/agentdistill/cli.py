@@ -185,7 +185,10 @@ def simulate(
                                "judge": judge, "error_rate": error_rate, "suite": suite, "long_share": long_share,
                                "scenario_types": scenario or None, "policy_version": policy,
                                "fail_fast": fail_fast or None})
+    from agentdistill.evaluate.plots import plot_conversation_lengths
+
     summary = run_simulation(cfg, out, show_progress=progress)
+    plot_conversation_lengths({cfg.suite: summary["fidelity"]}, out / "conversation_lengths.png")
     _print_summary(summary, f"simulation: {out}")
     console.print(f"traces: {out}/traces  summary: {out}/summary.json")
 

@@ -11,17 +11,19 @@ Every stage skips itself when its output exists, so an interrupted run resumes w
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from agentdistill.config import SimulateConfig, save_yaml
+
+if TYPE_CHECKING:
+    from agentdistill.evaluate.run_eval import ServedCheckpoints
 from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json, ensure_writable_dir, read_jsonl
 from agentdistill.paths import RunPaths
@@ -66,7 +68,8 @@ class Preset:
     injection: int = 0  # injection-suite scenarios per evaluated model (adversarial customers; ~5 attack turns each)
     phrasing: int = 0  # held-out-phrasing conversations per evaluated model (wording training never uses)
     eval_eager: bool = False  # serve evaluated checkpoints without torch.compile (tiny evaluations start faster)
-    long_share: float = 0.55  # long conversations in the training mix (Domain.long_scenario); held-out keeps 0.55
+    # long conversations in the training mix (Domain.long_scenario); the held-out suites keep SimulateConfig's
+    long_share: float = SimulateConfig.model_fields["long_share"].default
 
 
 PRESETS: dict[str, Preset] = {
@@ -253,6 +256,10 @@ class Pipeline:
         quarter = self.p.sft_steps // 4
         return [quarter, 2 * quarter] if self.p.curve and quarter > 0 else []
 
+    def curve_names(self) -> list[str]:
+        """The checkpoints on the budget curve, in budget order: the SFT snapshots, then SFT itself."""
+        return [*(f"sft_step{s}" for s in self.curve_steps()), "sft"] if self.curve_steps() else []
+
     def budget_curve(self) -> dict[str, Any] | None:
         """Per-role scores and held-out pass after 1/4, 1/2 and all of the SFT budget (eval/budget_curve.*)."""
         from agentdistill.evaluate.plots import plot_budget_curve
@@ -261,7 +268,7 @@ class Pipeline:
         if not self.curve_steps():
             return None
         points = []
-        for name in [*(f"sft_step{s}" for s in self.curve_steps()), "sft"]:
+        for name in self.curve_names():
             train = json.loads((self.paths.model(name) / SUMMARY_NAME).read_text())
             held = json.loads((self.paths.eval / name / "summary.json").read_text())["heldout"]
             points.append({"name": name, "steps": train["steps"],
@@ -307,30 +314,28 @@ class Pipeline:
 
     def evaluate(self, names: list[str]) -> dict[str, Any]:
         from agentdistill.evaluate.compare import comparison
-        results = {}
-        style = self.prompt_style()
-        server = contextlib.ExitStack()  # one live vLLM server, shared by a checkpoint's consecutive evaluations
-        served: tuple[str, str] | None = None  # (checkpoint, url)
-        jobs = [("teacher", "scripted")] + [(n, str(self.paths.model(n.removesuffix(FREE)))) for n in names]
-        curve_points = {n for n in names if n.startswith("sft_step") or (n == "sft" and n not in self.p.eval_models)}
-        with server:
-            for name, model in jobs:
-                served = self._evaluate_one(name, model, results, style, curve_points, server, served)
         from agentdistill.evaluate.conversations import conversation_report
+        from agentdistill.evaluate.run_eval import ServedCheckpoints
 
+        results: dict[str, Any] = {}
+        style = self.prompt_style()
+        jobs = [("teacher", "scripted")] + [(n, str(self.paths.model(n.removesuffix(FREE)))) for n in names]
+        curve_points = set(self.curve_names()) - set(self.p.eval_models)
+        with ServedCheckpoints(enforce_eager=self.p.eval_eager) as servers:
+            for name, model in jobs:
+                self._evaluate_one(name, model, results, style, curve_points, servers)
         conversation_report(self.paths.root)  # the training mix beside the suites it is judged on
         return {"models": results, "comparison": comparison(self.paths.eval)}
 
     def _evaluate_one(self, name: str, model: str, results: dict[str, Any], style: str, curve_points: set[str],
-                      server: contextlib.ExitStack, served: tuple[str, str] | None) -> tuple[str, str] | None:
-        """Evaluate one name (unless done), serving its checkpoint unless the live server already does (the
-        constrained and unconstrained runs of one checkpoint share a server: a vLLM start is ~1 min here)."""
-        from agentdistill.evaluate.run_eval import endpoint_for, evaluate_model
+                      servers: ServedCheckpoints) -> None:
+        """Evaluate one name unless done, on the server that `servers` keeps for its checkpoint."""
+        from agentdistill.evaluate.run_eval import evaluate_model
 
         done = self.paths.eval / name / "summary.json"
         if done.exists():
             results[name] = json.loads(done.read_text())
-            return served
+            return
         constrained = () if name == "teacher" or name.endswith(FREE) else self.p.constrained_roles
         heldout, stress, injection, phrasing = self.p.heldout, self.p.stress, self.p.injection, self.p.phrasing
         if name in ("base", "cpt"):  # never trained on the chat format: a sample shows it, and perplexity matters
@@ -341,27 +346,20 @@ class Pipeline:
         ppl: dict[str, float] | bool = name in self.p.eval_models or name in ("base", "cpt")
         if name.endswith(FREE):
             ppl = (results.get(name.removesuffix(FREE)) or {}).get("perplexity") or True
-        url = None
-        if model != "scripted":
-            if served is None or served[0] != model:
-                server.close()  # the previous checkpoint's server
-                served = (model, server.enter_context(endpoint_for(model, enforce_eager=self.p.eval_eager)))
-            url = served[1]
         results[name] = self._timed(f"eval {name}", evaluate_model, model, self.paths.root, name,
                                     heldout_episodes=heldout, stress_episodes=stress,
                                     injection_episodes=injection, phrasing_episodes=phrasing,
                                     workers=self.p.eval_workers, show_progress=self.show,
                                     prompt_style=None if name == "teacher" else style,
-                                    constrained_roles=constrained, perplexity=ppl, served_at=url)
-        return served
+                                    constrained_roles=constrained, perplexity=ppl,
+                                    served_at=servers.url_for(model))
 
     def eval_names(self) -> list[str]:
         """The preset's evaluated checkpoints, plus the no-CPT twins of its SFT and DPO ones when the ablation runs
         (CPT+SFT+DPO vs SFT+DPO)."""
         twins = [f"{m}_nocpt" for m in self.p.eval_models if self.p.ablation and m in ("sft", "dpo")]
         free = [f"{self.p.eval_models[-1]}{FREE}"] if self.p.constrained_roles else []
-        curve = [f"sft_step{s}" for s in self.curve_steps()] + (["sft"] if self.curve_steps() else [])
-        names = [*curve, *self.p.eval_models, *free, *twins]  # a checkpoint's free twin next to it: one server
+        names = [*self.curve_names(), *self.p.eval_models, *free, *twins]  # free twin beside its checkpoint: one server
         return list(dict.fromkeys(names))
 
     def prompt_style(self) -> str:

@@ -53,21 +53,33 @@ def endpoint_for(model: str, max_model_len: int = 8192, enforce_eager: bool = Fa
         return
     if not Path(model).is_dir():
         raise UserError(f"model {model!r} is neither 'scripted', an http(s) URL nor a checkpoint directory")
-    from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
+    from agentdistill.serve.vllm_server import ServeConfig, VLLMServer, position_limit
 
-    max_model_len = min(max_model_len, _position_limit(Path(model)) or max_model_len)
+    max_model_len = min(max_model_len, position_limit(model) or max_model_len)  # a --base may be shorter than 8192
     with VLLMServer(ServeConfig(model=Path(model), port=free_port(), max_model_len=max_model_len,
                                 enforce_eager=enforce_eager)) as server:
         yield server.url
 
 
-def _position_limit(model: Path) -> int | None:
-    """The checkpoint's max_position_embeddings: vLLM refuses a longer --max-model-len (a --base model may be
-    shorter than SmolLM2's 8192)."""
-    try:
-        return int(json.loads((model / "config.json").read_text()).get("max_position_embeddings") or 0) or None
-    except (OSError, json.JSONDecodeError, TypeError, ValueError):
-        return None
+class ServedCheckpoints(contextlib.ExitStack):
+    """One live vLLM server, kept across consecutive evaluations of the same checkpoint (its constrained and
+    unconstrained runs): a vLLM start costs about a minute here. A different checkpoint replaces it."""
+
+    def __init__(self, enforce_eager: bool = False):
+        super().__init__()
+        self.enforce_eager = enforce_eager
+        self.model: str | None = None
+        self.url: str | None = None
+
+    def url_for(self, model: str) -> str | None:
+        """The URL serving this checkpoint directory; None for 'scripted' and URLs (nothing to serve)."""
+        if model == "scripted" or model.startswith(("http://", "https://")):
+            return None
+        if model != self.model:
+            self.close()  # the previous checkpoint's server
+            self.url = self.enter_context(endpoint_for(model, enforce_eager=self.enforce_eager))
+            self.model = model
+        return self.url
 
 
 def model_prompt_style(model: str) -> str:
@@ -101,13 +113,13 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
                    seed: int = 0, show_progress: bool = True, prompt_style: str | None = None,
                    constrained_roles: tuple[str, ...] = (), injection_episodes: int = 0,
                    perplexity: dict[str, float] | bool = True, phrasing_episodes: int = 0,
-                   served_at: str | None = None, enforce_eager: bool = False) -> dict[str, Any]:
+                   served_at: str | None = None) -> dict[str, Any]:
     """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs);
     `constrained_roles` are decoded under structured-output constraints (mas/constraints.py). A suite with 0
     episodes is not run; its earlier result for the same model and settings, if any, is kept. `perplexity`: True
     measures it (minutes on CPU), False skips it, a dict is a measurement of the same weights to reuse.
     `served_at`: the URL of a server already serving `model` (one server for a checkpoint's constrained and
-    unconstrained evaluations); otherwise a checkpoint is served for this call."""
+    unconstrained evaluations, ServedCheckpoints); otherwise a checkpoint is served for this call."""
     from agentdistill.simulate.runner import simulate
 
     paths = RunPaths(Path(run_dir))
@@ -117,7 +129,7 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
     if constrained_roles:
         result["constrained_roles"] = list(constrained_roles)
     result.update(_previous(out, result))
-    with endpoint_for(served_at or model, enforce_eager=enforce_eager) as teacher:
+    with endpoint_for(served_at or model) as teacher:
         for suite, n in (("heldout", heldout_episodes), ("heldout_phrasing", phrasing_episodes),
                          ("stress", stress_episodes), ("injection", injection_episodes)):
             if n <= 0:

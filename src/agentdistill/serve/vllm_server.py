@@ -88,6 +88,14 @@ def check_checkpoint(model: str | Path) -> Path:
     return path
 
 
+def position_limit(model: str | Path) -> int | None:
+    """The checkpoint's max_position_embeddings, if it states one: vLLM refuses a longer --max-model-len."""
+    try:
+        return int(json.loads((Path(model) / "config.json").read_text()).get("max_position_embeddings") or 0) or None
+    except (OSError, json.JSONDecodeError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def check_port_free(host: str, port: int) -> None:
     """Bind the port the way uvicorn will (SO_REUSEADDR), so a busy port fails in a second, not after start-up."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -226,11 +226,7 @@ def _simulate_locked(cfg: SimulateConfig, root: Path, probe: Worker, show_progre
     if todo:
         _run_pool(cfg, root, todo, show_progress, probe)
     elapsed = time.perf_counter() - t0
-    summary = summarize(store, cfg, elapsed_s=elapsed, episodes_run=len(todo))
-    from agentdistill.evaluate.plots import plot_conversation_lengths
-
-    plot_conversation_lengths({cfg.suite: summary["fidelity"]}, root / "conversation_lengths.png")
-    return summary
+    return summarize(store, cfg, elapsed_s=elapsed, episodes_run=len(todo))
 
 
 def _run_pool(cfg: SimulateConfig, root: Path, todo: list[int], show_progress: bool, probe: Worker) -> None:

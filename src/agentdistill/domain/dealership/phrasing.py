@@ -13,10 +13,11 @@ import random
 import string
 from typing import Any
 
+from agentdistill.domain.dealership.reference import WEEKDAY
+
 HELDOUT_SPLIT = "heldout_phrasing"
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 # key -> templates; fields in braces are filled with slot values (never touched by typos)
 TEMPLATES: dict[str, tuple[str, ...]] = {
@@ -186,8 +187,7 @@ class Phraser:
     def say(self, key: str, **fields: Any) -> tuple[str, str]:
         """(text, template id) for a request; typos land only in the template's own words."""
         templates = TEMPLATES[key]
-        options = [i for i in range(len(templates)) if heldout_index(i) == self.heldout] or list(range(len(templates)))
-        index = self.rng.choice(options)
+        index = self.choose(tuple(range(len(templates))))
         template = templates[index]
         if self.rng.random() < self.typo_rate:
             template = self._typo_template(template)
@@ -206,7 +206,7 @@ class Phraser:
     def date(self, iso: str) -> str:
         d = dt.date.fromisoformat(iso)
         ahead = (d - self.today).days
-        day = WEEKDAYS[d.weekday()]
+        day = WEEKDAY[d.weekday()]
         month = MONTHS[d.month - 1]
         forms = [f"{day}, {month} {d.day}", f"{month} {d.day}", f"{day.lower()} the {d.day}",
                  f"{d.day} {month[:3]}", f"{d.month}/{d.day:02d}", f"{month[:3]} {d.day}",
@@ -231,10 +231,6 @@ class Phraser:
         forms = (f"${amount:,}", f"{k}k", f"${k}k", f"{k} grand", f"${amount:,}", f"{amount}", f"{k}K",
                  f"{k} thousand dollars")
         return self.choose(forms)
-
-    def money(self, amount: int) -> str:
-        """A loan amount: the same formats as prices."""
-        return self.price(amount)
 
     def miles(self, mileage: int) -> str:
         return self.choose((f"{mileage:,}", f"{mileage}", f"{mileage:,}", f"{mileage / 1000:g}k"))

@@ -48,6 +48,9 @@ class Gen:
         c["phone_last4"] = c["phone"][-4:]
         return c
 
+    def vehicle_row(self, stock_no: str) -> dict[str, Any]:
+        return dict(self.q("SELECT * FROM vehicles WHERE stock_no = ?", (stock_no,))[0])
+
     def vehicle(self, status: str = "available", **where: Any) -> dict[str, Any]:
         cond = " AND ".join(["status = ?"] + [f"{k} = ?" for k in where])
         rows = self.q(f"SELECT * FROM vehicles WHERE {cond} ORDER BY stock_no", (status, *where.values()))
@@ -219,7 +222,7 @@ def seg_financing(g: Gen, c: dict[str, Any]) -> None:
 def seg_prequal(g: Gen, c: dict[str, Any]) -> None:
     amount = g.rng.choice([15000, 20000, 25000, 30000, 35000])
     term = g.rng.choice([36, 48, 60, 72])
-    text = g.say("prequal", amount=g.phrase.money(amount), term=term)
+    text = g.say("prequal", amount=g.phrase.price(amount), term=term)
     ents: dict[str, Any] = {"amount": amount, "term_months": term}
     if not g.verified:
         text += " " + g.say_identity(c)
@@ -309,7 +312,7 @@ def _existing_booking(g: Gen, c: dict[str, Any]) -> dict[str, Any]:
 def t_search_then_book(g, c):
     res = seg_search(g, c)
     stock = res["vehicles"][0]["stock_no"]
-    v = dict(g.q("SELECT * FROM vehicles WHERE stock_no = ?", (stock,))[0])
+    v = g.vehicle_row(stock)
     v, date = seg_slots(g, c, v)
     slots = g.look("list_test_drive_slots", stock_no=stock, date=date)["slots"]
     time = g.rng.choice(slots)
@@ -360,7 +363,7 @@ def t_ambiguous_vehicle(g, c):
     res = g.look("search_inventory", make=pick["make"], model=pick["model"], colour=pick["colour"])
     choice = g.rng.choice(res["vehicles"])
     g.need(choice["stock_no"])
-    v = dict(g.q("SELECT * FROM vehicles WHERE stock_no = ?", (choice["stock_no"],))[0])
+    v = g.vehicle_row(choice["stock_no"])
     g.user(g.say("ambiguous.pick", stock_no=v["stock_no"]), ["vehicle_details"], stock_no=v["stock_no"])
     g.need(money(v["price"]))
 
@@ -390,7 +393,7 @@ def t_change_of_mind(g, c):
 def t_vehicle_just_sold(g, c):
     sold = g.vehicle(status=g.rng.choice(["sold", "reserved"]))
     alts = g.look("search_inventory", make=sold["make"], model=sold["model"])["vehicles"]
-    alt = dict(g.q("SELECT * FROM vehicles WHERE stock_no = ?", (alts[0]["stock_no"],))[0])
+    alt = g.vehicle_row(alts[0]["stock_no"])
     date, time = g.slot(alt["stock_no"])
     g.user(f"I want to test drive {sold['stock_no']} on {g.say_date(date)} at {g.say_time(time)}. "
            + g.say_identity(c), ["book_test_drive"], stock_no=sold["stock_no"], date=date, time=time,
@@ -604,10 +607,6 @@ LONG_SEGMENTS = ("search", "details", "hours", "slots", "book", "trade_in", "fin
 READ_ONLY = frozenset({"details", "hours", "financing", "promotions", "search", "trade_in", "compare"})
 
 
-def _vehicle_row(g: Gen, stock_no: str) -> dict[str, Any]:
-    return dict(g.q("SELECT * FROM vehicles WHERE stock_no = ?", (stock_no,))[0])
-
-
 def _long_step(g: Gen, c: dict[str, Any], seg: str, seen: list[dict[str, Any]], booked: list[dict[str, Any]]) -> str:
     """One business request of a long conversation; returns the kind actually played."""
     active = [b for b in booked if not b.get("cancelled")]
@@ -627,7 +626,7 @@ def _long_step(g: Gen, c: dict[str, Any], seg: str, seen: list[dict[str, Any]], 
         return "cancel"
     elif seg == "search":
         res = seg_search(g, c)
-        seen.append(_vehicle_row(g, res["vehicles"][0]["stock_no"]))
+        seen.append(g.vehicle_row(res["vehicles"][0]["stock_no"]))
     elif seg == "details":
         seen.append(seg_details(g, c, seen[-1] if seen and g.rng.random() < 0.4 else None))
     elif seg == "slots":
