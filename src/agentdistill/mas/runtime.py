@@ -45,7 +45,7 @@ class MASConfig:
     # Roles whose calls carry a vLLM `structured_outputs` constraint built from the domain (mas/constraints.py);
     # a backend that does not take it (the scripted teacher) ignores it, an endpoint that rejects it loses it.
     constrained_roles: tuple[str, ...] = ()
-    # Bounded resources per call (README, Reliability): an answer is cut at its role's max_tokens (an endpoint's
+    # Bounded resources per call (docs/how-it-works.md): an answer is cut at its role's max_tokens (an endpoint's
     # request cap is lowered to it, never raised), and a tool result fed back to the Executor is cut to
     # max_tool_result_chars. The trace records each limit that fires in the call's "limits".
     max_tokens: dict[str, int] = field(default_factory=lambda: dict(ROLE_MAX_TOKENS))

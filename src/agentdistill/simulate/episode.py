@@ -15,7 +15,7 @@ from agentdistill.simulate.user import UserSimulator
 
 @dataclass(frozen=True)
 class EpisodeLimits:
-    """Per-episode bounds (README, Reliability): a conversation stops after max_calls agent calls or max_seconds,
+    """Per-episode bounds (docs/how-it-works.md): a conversation stops after max_calls agent calls or max_seconds,
     checked between turns (a turn is itself bounded by replans and executor steps); `exit` says which fired."""
 
     max_calls: int = 600

@@ -30,7 +30,7 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
     totals = Counter()
     trials: dict[str, list[bool]] = defaultdict(list)
     errors: Counter = Counter()  # episodes ended by an unexpected exception, by "stage:ExceptionType"
-    limits: Counter = Counter()  # resource limits that fired (README, Reliability)
+    limits: Counter = Counter()  # resource limits that fired (docs/how-it-works.md)
     tally = FidelityTally()
     for ep in store.episodes(expand=False):
         tally.add(ep)
