@@ -15,8 +15,9 @@ from agentdistill.data.build import build_datasets
 from agentdistill.data.curated import load_curated
 from agentdistill.data.gate import JudgeGate, episode_from_input
 from agentdistill.data.messages import refined_message, teacher_message
-from agentdistill.data.mutators import REGISTRY, MutationInput
+from agentdistill.data.mutators import MutationInput
 from agentdistill.domain.dealership import DealershipDomain
+from agentdistill.domain.dealership.mutators import MUTATORS as REGISTRY
 from agentdistill.simulate.runner import simulate
 from agentdistill.simulate.store import TraceStore
 

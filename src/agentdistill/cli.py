@@ -107,9 +107,9 @@ def domain(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show the built-in domain: world, tools, policy and scenario catalogue."""
-    from agentdistill.domain.dealership import DealershipDomain
+    from agentdistill.domain.registry import make_domain
 
-    d = DealershipDomain(policy_version=version)
+    d = make_domain(policy_version=version)
     info = {
         "domain": d.name, "today": d.today, "policy_versions": list(d.policy_versions),
         "world": d.base_world.describe(), "tools": [t.name for t in d.tools()],

@@ -13,10 +13,17 @@ from agentdistill.fileio import atomic_write_text
 
 
 class DomainConfig(BaseModel):
-    name: Literal["dealership"] = "dealership"
+    name: str = "dealership"  # built-in, an entry point, or module:attr (domain/registry.py)
     world_seed: int = Field(0, ge=0)
     today: str = "2026-12-01"
     policy_version: str = "v1"
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from agentdistill.domain.registry import check_domain_name
+
+        return check_domain_name(v)
 
 
 class MASSettings(BaseModel):

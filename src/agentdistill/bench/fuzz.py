@@ -84,10 +84,10 @@ def fuzz_episodes(domain: Any, outputs: int, seed: int = 0, rate: float = 0.5,
 
 def bench_fuzz(outputs: int = 10_000, seed: int = 0, out: Path = Path("benchmarks/results/fuzz.json"),
                progress: Any = None) -> dict[str, Any]:
-    from agentdistill.domain.dealership import DealershipDomain
+    from agentdistill.domain.registry import make_domain
 
     t0 = time.perf_counter()
-    result = fuzz_episodes(DealershipDomain(), outputs, seed=seed, progress=progress)
+    result = fuzz_episodes(make_domain(), outputs, seed=seed, progress=progress)
     result = {"benchmark": "fuzz", "command": f"agentdistill bench fuzz --outputs {outputs} --seed {seed}",
               "what": "hostile model outputs through every MAS role, the judge and the trace writer; "
                       "crashes and episode_errors must be 0",

@@ -101,7 +101,7 @@ def bench_train(model_dir: Path, records: Path, out: Path = Path("benchmarks/res
                 work: Path | None = None) -> dict[str, Any]:
     import tempfile
 
-    from agentdistill.domain.dealership import DealershipDomain
+    from agentdistill.domain.registry import make_domain
     from agentdistill.train.trainers import load_tokenizer
     from agentdistill.train.vocab_trim import trim_checkpoint
 
@@ -136,7 +136,7 @@ def bench_train(model_dir: Path, records: Path, out: Path = Path("benchmarks/res
         "model": str(model_dir), "steps": steps, "batch": batch, "lora_r": lora_r,
         "records": record_tokens(tokenizer, Path(records)),
         "other_records": [record_tokens(tokenizer, Path(p)) for p in other_records or []],
-        "views": view_tokens(tokenizer, DealershipDomain()),
+        "views": view_tokens(tokenizer, make_domain()),
         "vocab_trim": {k: v for k, v in (trim_stats or {}).items() if not isinstance(v, list | dict)},
         "rows": rows,
     }

@@ -29,9 +29,9 @@ from agentdistill.simulate.store import TraceStore
 
 def _domain_for(first_episode: dict[str, Any]) -> Any:
     """The domain the traces were simulated in (its policy version decides what the judge expects)."""
-    from agentdistill.domain.dealership import DealershipDomain
+    from agentdistill.domain.registry import make_domain
 
-    return DealershipDomain(policy_version=first_episode.get("policy_version") or "v1")
+    return make_domain(policy_version=first_episode.get("policy_version") or "v1")
 
 
 def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction: float = 0.1, seed: int = 0,

@@ -1,8 +1,8 @@
 """The CPT mix: domain documents plus public replay at a target share of characters, and perplexity sets.
 
-A seeded share of vehicle listings and FAQs never enters training and forms `ppl/domain`, so domain
-perplexity measures knowledge transfer to unseen listings rather than memorisation; `ppl/public` is a set
-of chitchat conversations kept out of the mix, to measure forgetting of general language.
+A seeded share of the domain's documents (catalogue entries, FAQs) never enters training and forms
+`ppl/domain`, so domain perplexity measures knowledge transfer to unseen entries rather than memorisation;
+`ppl/public` is a set of chitchat conversations kept out of the mix, to measure forgetting of general language.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """DPO preference pairs in TRL's conversational format, from three sources.
 
 - judge: every call the judge marked wrong -> chosen = y*, rejected = the teacher's output;
-- mutator:<name>: a correct call made wrong on purpose (`mutators.py`), kept only if the judge rejects it;
+- mutator:<name>: a correct call made wrong on purpose (`Domain.mutators()`), kept only if the judge rejects it;
 - curated: hand-written boundary cases shipped with the package (`hard_negatives.jsonl`).
 
 Judge pairs are few when the teacher is good, so the mutators supply most of the rule-breaking negatives.
@@ -25,7 +25,7 @@ from agentdistill.data.messages import (
     refined_message,
     teacher_message,
 )
-from agentdistill.data.mutators import REGISTRY, MutationInput, Mutator
+from agentdistill.data.mutators import MutationInput, Mutator
 from agentdistill.data.splits import split_of
 
 
@@ -43,7 +43,7 @@ class DpoBuilder:
         self.restyle = restyle
         self.domain, self.val_fraction, self.seed, self.cap = domain, val_fraction, seed, mutator_cap
         self.gate = JudgeGate(domain)
-        self.mutators = mutators if mutators is not None else list(REGISTRY.values())
+        self.mutators = mutators if mutators is not None else list(domain.mutators().values())
         self.splits: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
         self._seen: set[bytes] = set()
         self.counts: dict[str, Counter] = {k: Counter() for k in ("agent", "source", "scenario_type")}

@@ -24,8 +24,8 @@ class EvaluatorRejects:
 
     def __init__(self, domain: Any, seed: int, per_call: int = 1):
         self.domain, self.seed, self.per_call = domain, seed, per_call
-        self.world = domain.new_world()  # planner mutators read only static tables (customers, vehicles)
-        self.mutators = for_agent("planner")
+        self.world = domain.new_world()  # planner mutators read only the world's static tables
+        self.mutators = for_agent(domain.mutators(), "planner")
 
     def records(self, call: dict[str, Any], episode: dict[str, Any]) -> list[list[dict[str, Any]]]:
         if call.get("agent") != "evaluator" or len(call.get("messages") or []) < 2:

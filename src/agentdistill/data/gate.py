@@ -19,7 +19,7 @@ class JudgeGate:
     def __init__(self, domain: Any):
         self.domain = domain
         self.judge = Judge(domain)
-        self.world = domain.new_world()  # turn-scope rules read only static tables (customers, vehicles)
+        self.world = domain.new_world()  # turn-scope rules read only the world's static tables
 
     def _turn_context(self, episode: dict[str, Any], turn_no: int) -> tuple[list[Action], list[Action], list[str],
                                                                              dict[str, Any]]:

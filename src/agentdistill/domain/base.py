@@ -132,6 +132,10 @@ class Domain(Protocol):
         discount demands) mixed with ordinary requests; env_context["attacks"] lists the attack turns as
         {kind, text, target}."""
 
+    def mutators(self) -> dict[str, Any]:
+        """Hard-negative mutators by name (data/mutators.py `Mutator`): one per rule and argument error type,
+        each turning a correct call into a plausible but wrong one (DPO pairs, evaluator rejects)."""
+
     # privacy: what the leak check (judge/leaks.py) needs, and nothing about the business
     def private_values(self, world: World | None = None) -> dict[str, dict[str, list[str]]]:
         """{customer: {kind: [values]}}: each customer's data that must never reach another customer, as it

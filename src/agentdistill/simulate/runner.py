@@ -34,10 +34,10 @@ from agentdistill.simulate.user import LLMUser, ScriptedUser
 
 
 def make_domain(cfg: SimulateConfig) -> Any:
-    from agentdistill.domain.dealership import DealershipDomain
+    from agentdistill.domain.registry import make_domain as from_registry
 
     d = cfg.domain
-    return DealershipDomain(world_seed=d.world_seed, today=d.today, policy_version=d.policy_version)
+    return from_registry(d.name, world_seed=d.world_seed, today=d.today, policy_version=d.policy_version)
 
 
 def make_endpoint(url: str, model: str | None) -> Any:

@@ -10,12 +10,12 @@ on exactly this text rather than for general-purpose English:
   3.9 / 3.3 / 3.4 for a GPT-2 style word-split BPE; training took 5 s on 2 cores (word-split: 9 s).
 - Byte-level alphabet: any unicode text round-trips exactly (`decode(encode(x)) == x`).
 - `kind="word"` is the copy-friendly alternative: GPT-2-style words and punctuation, every digit its own
-  token, merges never crossing a word. A value (stock number, e-mail, date, amount) is then spelled with
-  the same tokens in an input and in an output, and no token carries a value together with its context.
-  The line BPE does the opposite on our traces: it learns whole vehicle lines ("1291: 2021 Toyota Corolla
-  LE, White, used, $14,595, 76,114") as single tokens, so a vehicle the student never saw in training is
-  a token sequence it never saw. Price of the word kind: records are ~4x longer (~300 vs ~70 tokens on
-  compact SFT records), and its vocabulary saturates near 3,000 types on our traces.
+  token, merges never crossing a word. A value (an id, e-mail, date, amount) is then spelled with the same
+  tokens in an input and in an output, and no token carries a value together with its context. The line
+  BPE does the opposite on our traces: it learns whole rows of the world's tables as single tokens, so a
+  row the student never saw in training is a token sequence it never saw. Price of the word kind: records
+  are ~4x longer (~300 vs ~70 tokens on compact SFT records), and its vocabulary saturates near 3,000 types
+  on our traces.
 - `<|endoftext|>`, `<|im_start|>`, `<|im_end|>`, `<|pad|>` are special (control tokens, stripped on decode
   with skip_special_tokens). `<tool_call>` and `</tool_call>` are single tokens but NOT special: vLLM's
   hermes tool parser looks them up in the vocabulary and must see them in the decoded output.

@@ -136,6 +136,12 @@ class DealershipDomain:
     def mutate_tool_call(self, arguments: dict[str, Any], rng: Any) -> dict[str, Any] | None:
         return faults.mutate_tool_call(arguments, rng)
 
+    def mutators(self) -> dict[str, Any]:
+        """Hard-negative mutators by name (domain/dealership/mutators.py), for DPO pairs and evaluator rejects."""
+        from agentdistill.domain.dealership.mutators import MUTATORS
+
+        return MUTATORS
+
     def reply_facts(self, text: str) -> set[str]:
         return faults.reply_facts(text)
 
