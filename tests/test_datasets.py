@@ -125,7 +125,7 @@ def test_mutator_output_rejected_by_judge(name: str, episodes: list[dict], gate:
 
 
 def test_curated_cases(gate: JudgeGate) -> None:
-    cases = load_curated()
+    cases = load_curated(DealershipDomain().hard_negatives_path())
     assert len(cases) >= 50
     for case in cases:
         call = {"agent": case["agent"], "messages": case["prompt"], "turn": 0}

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from typer._click import exceptions as click_exc
 
+from agentdistill.domain.registry import DEFAULT as DEFAULT_DOMAIN
 from agentdistill.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -105,18 +106,22 @@ def domain(
     tools: Annotated[bool, typer.Option("--tools", help="Print the tool schemas.")] = False,
     scenarios: Annotated[bool, typer.Option("--scenarios", help="List the scenario catalogue.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    name: Annotated[str, typer.Option("--domain", help="A built-in domain, an installed entry point or "
+                                                         "module:attr.")] = DEFAULT_DOMAIN,
 ) -> None:
-    """Show the built-in domain: world, tools, policy and scenario catalogue."""
+    """Show a domain: world, tools, policy and scenario catalogue."""
     from agentdistill.domain.registry import make_domain
 
-    d = make_domain(policy_version=version)
+    d = make_domain(name, policy_version=version)
+    stress = d.stress_suite()
     info = {
         "domain": d.name, "today": d.today, "policy_versions": list(d.policy_versions),
-        "world": d.base_world.describe(), "tools": [t.name for t in d.tools()],
+        "world": d.new_world().describe(), "tools": [t.name for t in d.tools()],
         "rules": [f"{r.rule_id} {r.title}" for r in d.rules(version)],
         "scenarios": [{"name": s.name, "long_tail": s.long_tail, "description": s.description}
                       for s in d.scenario_types()],
-        "stress_suite": "120 scenarios x 10 turns with mid-conversation business switches",
+        "stress_suite": f"{len(stress)} scenarios, {sum(len(s.turns) for s in stress) / len(stress):.1f} user turns "
+                        "on average, with mid-conversation business switches",
     }
     if as_json:
         print(json.dumps(info, indent=2, default=str))

@@ -8,12 +8,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from agentdistill.domain.registry import DEFAULT as DEFAULT_DOMAIN
 from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_text
 
 
 class DomainConfig(BaseModel):
-    name: str = "dealership"  # built-in, an entry point, or module:attr (domain/registry.py)
+    name: str = DEFAULT_DOMAIN  # built-in, an entry point, or module:attr (domain/registry.py)
     world_seed: int = Field(0, ge=0)
     today: str = "2026-12-01"
     policy_version: str = "v1"

@@ -27,13 +27,6 @@ from agentdistill.paths import RunPaths
 from agentdistill.simulate.store import TraceStore
 
 
-def _domain_for(first_episode: dict[str, Any]) -> Any:
-    """The domain the traces were simulated in (its policy version decides what the judge expects)."""
-    from agentdistill.domain.registry import make_domain
-
-    return make_domain(policy_version=first_episode.get("policy_version") or "v1")
-
-
 def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction: float = 0.1, seed: int = 0,
                    show_progress: bool = True, curated_path: str | Path | None = None,
                    prompt_style: str = "compact", evaluator_rejects: int = 0) -> dict[str, Any]:
@@ -61,7 +54,9 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     first = next(episodes, None)
     if first is None:
         raise UserError(f"dataset sft has no records: the traces in {paths.traces} hold no episodes")
-    domain = _domain_for(first)
+    from agentdistill.simulate.runner import run_domain
+
+    domain = run_domain(paths.root, first.get("policy_version"))  # its policy version decides what is expected
     ensure_writable_dir(paths.datasets)
     rejects = EvaluatorRejects(domain, seed, per_call=evaluator_rejects) if evaluator_rejects else None
     restyle = partial(restyle_prompt, style=prompt_style, domain=domain,
@@ -80,7 +75,9 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
             scenario_types[ep["scenario"].get("scenario_type", "unknown")] += 1
             progress.advance(task)
             ep = next(episodes, None)
-    dpo.add_curated(load_curated(curated_path))
+    curated_path = curated_path or domain.hard_negatives_path()
+    if curated_path:
+        dpo.add_curated(load_curated(curated_path))
     cpt, cpt_stats = build_cpt(domain, public_ratio, val_fraction, seed)
 
     for name, builder in (("sft", sft), ("dpo", dpo)):

@@ -1,13 +1,12 @@
-"""The curated hard negatives shipped with the package: loading and format checks.
+"""A domain's curated hard negatives (`Domain.hard_negatives_path`, or a user's file): loading and format checks.
 
-Users extend `hard_negatives.jsonl` by hand, so every line is validated and a broken one is reported by
-line number instead of failing deep inside training.
+Users extend these JSONL files by hand, so every line is validated and a broken one is reported by line
+number instead of failing deep inside training.
 """
 
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,6 @@ from agentdistill.errors import UserError
 
 FIELDS = ("id", "agent", "rule", "prompt", "chosen", "rejected", "note")
 AGENTS = ("understander", "planner", "evaluator", "executor", "explainer")
-
-
-def default_path() -> Path:
-    return Path(str(resources.files("agentdistill.data").joinpath("hard_negatives.jsonl")))
 
 
 def _check(case: Any, where: str) -> None:
@@ -37,8 +32,8 @@ def _check(case: Any, where: str) -> None:
         raise UserError(f"{where}: chosen and rejected are identical")
 
 
-def load_curated(path: str | Path | None = None) -> list[dict[str, Any]]:
-    path = Path(path) if path else default_path()
+def load_curated(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
     if not path.exists():
         raise UserError(f"curated hard-negative file {path} not found")
     cases, ids = [], set()

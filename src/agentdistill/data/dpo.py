@@ -2,11 +2,11 @@
 
 - judge: every call the judge marked wrong -> chosen = y*, rejected = the teacher's output;
 - mutator:<name>: a correct call made wrong on purpose (`Domain.mutators()`), kept only if the judge rejects it;
-- curated: hand-written boundary cases shipped with the package (`hard_negatives.jsonl`).
+- curated: hand-written boundary cases the domain ships (`Domain.hard_negatives_path()`) or a user's file.
 
 Judge pairs are few when the teacher is good, so the mutators supply most of the rule-breaking negatives.
 Each correct call yields at most one mutator pair, from the applicable mutator used least so far, so rare
-rules (trade-ins, off-topic requests) are not crowded out by the common ones.
+rules (a rarely needed tool, off-topic requests) are not crowded out by the common ones.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Automatic hard negatives: turn a correct agent output into a plausible but wrong one.
 
-A domain provides its mutators (`Domain.mutators()`; the dealership's are in domain/dealership/mutators.py):
-one per business rule and per tool-argument error type, each a small pure function of the correct call,
-registered with `registrar`. A mutator returns None when it does not apply to that call (a planner mutator that
-needs a booking plan, an explainer mutator that needs a trade-in reply, ...). The DPO builder keeps an
+A domain provides its mutators (`Domain.mutators()`, in the domain's own folder): one per business rule and
+per tool-argument error type, each a small pure function of the correct call, registered with `registrar`.
+A mutator returns None when it does not apply to that call (a planner mutator that needs a plan with a
+particular tool, an explainer mutator that needs a particular kind of reply, ...). The DPO builder keeps an
 output only if the judge rejects it (`gate.JudgeGate`), so a mutator that happens to produce something
 acceptable costs a dropped pair, never a wrong label.
 """

@@ -1,12 +1,13 @@
 """The `Domain` interface: everything the MAS, the simulator and the judge need from a business.
 
-Nothing outside `domain/` knows dealerships: a user's own domain implements these few objects and the
+Nothing outside `domain/` knows a particular business: a user's own domain implements these objects and the
 rest of the pipeline runs unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -40,6 +41,9 @@ class World(Protocol):
 
     def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
         """Read-only lookup for rule checks."""
+
+    def describe(self) -> dict[str, Any]:
+        """What `agentdistill domain` shows about the world (tables and row counts)."""
 
 
 @dataclass
@@ -95,21 +99,35 @@ class ScenarioType:
     long_tail: bool
 
 
-class Domain(Protocol):
-    """World factory, tools, versioned policy with rule checks, and the scenario catalogue."""
+class Business(Protocol):
+    """What the MAS runtime, the simulator, the datasets and the student's prompts need: the world, the tools,
+    the versioned policy with its rule checks, the intents, the scenario catalogue and the knowledge base."""
 
     name: str
     policy_versions: tuple[str, ...]
+    policy_version: str  # the version this instance runs under
+    today: str  # ISO date the world and the scenarios are anchored to
+    identity_slots: tuple[str, ...]  # what the Understander lists as missing before identity is verified
 
-    def new_world(self) -> World: ...
+    def new_world(self) -> World:
+        """A fresh copy of the base world (one per episode)."""
 
     def tools(self) -> list[ToolSpec]: ...
 
-    def policy_text(self, version: str) -> str: ...
+    def tool_names(self) -> frozenset[str]: ...
 
-    def rules(self, version: str) -> list[Any]: ...
+    def policy_text(self, version: str | None = None) -> str: ...
+
+    def rules(self, version: str | None = None) -> list[Any]:
+        """The policy's checked rules (domain/rules.py `Rule`) for a version (default: this instance's)."""
+
+    def policy_params(self, version: str | None = None) -> dict[str, Any]:
+        """The numbers the rules are parameterised by (limits, horizons), which change between versions."""
 
     def intents(self) -> list[IntentDef]: ...
+
+    def knowledge(self) -> str:
+        """Static facts every role of the teacher sees in its prompt prefix."""
 
     def scenario_types(self) -> list[ScenarioType]: ...
 
@@ -132,10 +150,6 @@ class Domain(Protocol):
         discount demands) mixed with ordinary requests; env_context["attacks"] lists the attack turns as
         {kind, text, target}."""
 
-    def mutators(self) -> dict[str, Any]:
-        """Hard-negative mutators by name (data/mutators.py `Mutator`): one per rule and argument error type,
-        each turning a correct call into a plausible but wrong one (DPO pairs, evaluator rejects)."""
-
     # privacy: what the leak check (judge/leaks.py) needs, and nothing about the business
     def private_values(self, world: World | None = None) -> dict[str, dict[str, list[str]]]:
         """{customer: {kind: [values]}}: each customer's data that must never reach another customer, as it
@@ -143,3 +157,65 @@ class Domain(Protocol):
 
     def scenario_customer(self, scenario: dict[str, Any]) -> str | None:
         """Which customer (a key of private_values) plays this scenario."""
+
+    # data for the student (data/)
+    def cpt_documents(self, seed: int) -> list[dict[str, Any]]:
+        """The knowledge base in prose for continued pre-training (data/cpt_domain.py `cpt_doc` records);
+        the policy and tool documents are added for every domain, so these are the world's facts."""
+
+    def hard_negatives_path(self) -> Path | None:
+        """The domain's curated DPO cases (JSONL, data/curated.py checks the format), or None."""
+
+
+class Reference(Protocol):
+    """The reference behaviour: what the scripted teacher answers, how the judge compares an output with it,
+    the faults it injects and the hard-negative mutators. A domain without a scripted teacher still needs
+    `reply_facts`, `plan_signature` and `session_facts` for the judge and the runtime."""
+
+    fallback_reply: str  # the runtime's reply when a turn cannot be answered
+    free_text_arguments: frozenset[str]  # tool arguments the judge compares loosely (free text)
+    fault_kinds: dict[str, tuple[str, ...]]  # role -> fault kinds the scripted teacher can inject
+
+    def reference_understand(self, inp: dict[str, Any], oracle: dict[str, dict[str, Any]]) -> dict[str, Any]: ...
+
+    def reference_plan(self, inp: dict[str, Any]) -> str: ...
+
+    def reference_evaluate(self, inp: dict[str, Any]) -> dict[str, Any]: ...
+
+    def reference_explain(self, inp: dict[str, Any]) -> str: ...
+
+    def plan_signature(self, plan_obj: Any) -> list[tuple]:
+        """What two plans must share to count as the same plan (the judge's plan comparison)."""
+
+    def session_facts(self, history: list[dict[str, Any]]) -> dict[str, Any]:
+        """The session state the roles see (verified identity, bookings made) from this session's actions."""
+
+    def reply_facts(self, text: str) -> set[str]:
+        """The checkable facts (ids, figures) a reply states: the judge's unsupported-claim check."""
+
+    def inject_fault(self, role: str, kind: str, output: str, inp: dict[str, Any], rng: Any) -> str | None: ...
+
+    def mutate_tool_call(self, arguments: dict[str, Any], rng: Any) -> dict[str, Any] | None: ...
+
+    def mutators(self) -> dict[str, Any]:
+        """Hard-negative mutators by name (data/mutators.py `Mutator`): one per rule and argument error type,
+        each turning a correct call into a plausible but wrong one (DPO pairs, evaluator rejects)."""
+
+    def prompt_examples(self) -> dict[str, str]:
+        """One worked example per role for the teacher's full prompts ({} for none)."""
+
+
+class Domain(Business, Reference, Protocol):
+    """A business as the whole pipeline sees it. Nothing outside domain/ knows more of a domain than this."""
+
+
+def protocol_members(proto: type) -> list[str]:
+    """The attributes and methods a protocol declares, its bases' included (typing has no public way on 3.11)."""
+    names: list[str] = []
+    for cls in reversed(proto.__mro__):
+        if cls is object or cls is Protocol or getattr(cls, "_is_protocol", False) is False:
+            continue
+        for name in [*getattr(cls, "__annotations__", {}), *vars(cls)]:
+            if not name.startswith("_") and name not in names:
+                names.append(name)
+    return names

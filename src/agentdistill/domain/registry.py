@@ -10,6 +10,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
+from agentdistill.domain.base import Domain, protocol_members
 from agentdistill.errors import UserError
 
 BUILT_IN = {"dealership": "agentdistill.domain.dealership:DealershipDomain"}
@@ -38,7 +39,7 @@ def check_domain_name(name: str) -> str:
     return name
 
 
-def make_domain(name: str = DEFAULT, **settings: Any) -> Any:
+def make_domain(name: str = DEFAULT, **settings: Any) -> Domain:
     """An instance of the named domain, built with its own settings (world seed, date, policy version...)."""
     target = _target(name)
     if target is None:
@@ -48,4 +49,9 @@ def make_domain(name: str = DEFAULT, **settings: Any) -> Any:
         cls = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise UserError(f"domain {name!r} cannot be loaded from {target}: {exc}") from None
-    return cls(**settings)
+    domain = cls(**settings)
+    missing = [m for m in protocol_members(Domain) if not hasattr(domain, m)]
+    if missing:
+        raise UserError(f"domain {name!r} ({target}) lacks what the Domain protocol (domain/base.py) declares: "
+                        f"{', '.join(missing)}")
+    return domain

@@ -120,9 +120,10 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
     measures it (minutes on CPU), False skips it, a dict is a measurement of the same weights to reuse.
     `served_at`: the URL of a server already serving `model` (one server for a checkpoint's constrained and
     unconstrained evaluations, ServedCheckpoints); otherwise a checkpoint is served for this call."""
-    from agentdistill.simulate.runner import simulate
+    from agentdistill.simulate.runner import saved_config, simulate
 
     paths = RunPaths(Path(run_dir))
+    domain = saved_config(paths.root).domain  # the run's own domain, world and policy version
     out = paths.eval / name
     style = prompt_style or model_prompt_style(model)
     result: dict[str, Any] = {"name": name, "model": model, "prompt_style": style}
@@ -134,7 +135,7 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
                          ("stress", stress_episodes), ("injection", injection_episodes)):
             if n <= 0:
                 continue
-            cfg = SimulateConfig(episodes=n * trials, trials=trials, suite=suite, teacher=teacher, seed=seed,
+            cfg = SimulateConfig(episodes=n * trials, trials=trials, suite=suite, teacher=teacher, seed=seed, domain=domain,
                                  workers=workers if teacher != "scripted" else min(workers, 2),
                                  temperature=temperature, error_rate=error_rate,
                                  mas=MASSettings(prompt_style=style, constrained_roles=list(constrained_roles)))

@@ -133,7 +133,7 @@ class Judge:
 
     def _compare(self, agent: str, text: str, got_calls: list[ToolCall], ref_text: str,
                  ref_calls: list[ToolCall], messages: list[dict[str, Any]]) -> tuple[bool, str]:
-        free = frozenset(getattr(self.domain, "free_text_arguments", frozenset()))
+        free = frozenset(self.domain.free_text_arguments)
         if agent == "understander":
             want = json.loads(ref_text)
             try:

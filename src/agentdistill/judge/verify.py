@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from agentdistill.config import SimulateConfig, build, load_yaml
+from agentdistill.config import SimulateConfig
 from agentdistill.errors import UserError
 from agentdistill.judge.judge import Judge
 from agentdistill.judge.leaks import judge_leaks
@@ -17,13 +17,12 @@ from agentdistill.simulate.summary import summarize
 
 def verify_run(run_dir: str | Path, judge: str = "scripted", judge_model: str | None = None,
                policy_version: str | None = None, show_progress: bool = True) -> dict[str, Any]:
-    from agentdistill.simulate.runner import make_endpoint
+    from agentdistill.simulate.runner import make_endpoint, saved_config
 
     root = Path(run_dir)
     if not root.is_dir():
         raise UserError(f"run directory {root} does not exist")
-    cfg_path = root / "simulate.yaml"
-    cfg = build(SimulateConfig, load_yaml(cfg_path)) if cfg_path.exists() else SimulateConfig()
+    cfg = saved_config(root)
     if policy_version:
         cfg.domain.policy_version = policy_version
     if judge != "scripted" and not judge.startswith(("http://", "https://")):

@@ -113,7 +113,7 @@ def slot_names(domain: Any) -> list[str]:
     """Every name an entity or a missing slot may have: intent slots, identity slots (a domain may list them as
     `identity_slots`) and tool parameter names (a search filter the customer states is an entity too)."""
     names = {slot for intent in domain.intents() for slot in intent.slots}
-    names |= set(getattr(domain, "identity_slots", ()))
+    names |= set(domain.identity_slots)
     names |= {p for tool in domain.tools() for p in _params(tool)}
     return sorted(names)
 

@@ -49,7 +49,7 @@ PLAN_LANGUAGE = """\
 Plans are short programs in a restricted Python subset. They are parsed, never executed as Python:
 - `name = tool(arg=value, ...)` calls a tool and keeps its result; `tool(arg=value)` calls it and drops it.
 - Keyword arguments only. Values: strings, numbers, booleans, None, lists, dicts, earlier results with
-  constant subscripts (`v["customer_id"]`, `s["vehicles"][0]["stock_no"]`) and `len(x)`.
+  constant subscripts (`r["id"]`, `r["items"][0]["id"]`) and `len(x)`.
 - `if <test>:` / `elif` / `else:` with comparisons (== != < <= > >= in, not in), `and`, `or`, `not`.
   An `if` whose block ends with a reply stops the plan there; otherwise the plan goes on.
 - Every path ends with exactly one final step: `reply(topics=[...])` to answer, or
@@ -62,15 +62,15 @@ Read the customer's latest message with the conversation so far and extract what
 Answer with one JSON object and nothing else:
 {"intents": [intent names from the list below, in the order asked], "entities": {slot: value, ...} for what
 this message states (dates as YYYY-MM-DD, times as HH:MM 24h, money as integers, ids exactly as given),
-"missing": [required slots still unknown, including "email" and "phone_last4" when identity is needed and
-not yet verified]}.
+"missing": [required slots still unknown, including {identity_slots} when identity is needed and not yet
+verified]}.
 Intents:
 {intents}""",
     "planner": """\
 Write the plan for this turn: the tool calls that serve the customer's request while following every
 rule of the policy, and the final reply or ask step. Check preconditions with tools when they are not
-already known (vehicle status, free slots, identity, booking limit). If the input has "feedback", your
-previous plan was rejected: fix what it says. Answer with the plan only.
+already known (availability, identity, limits). If the input has "feedback", your previous plan was
+rejected: fix what it says. Answer with the plan only.
 {plan_language}""",
     "evaluator": """\
 Review the proposed plan before it runs. The deterministic rule check has already passed; judge what rules
@@ -171,10 +171,11 @@ def build_prompts(domain: Any, policy_version: str | None = None, style: str = "
     )
     intents = "\n".join(f"- {i.name}: {i.description}" + (f" (slots: {', '.join(i.slots)})" if i.slots else "")
                         for i in domain.intents())
-    examples = domain.prompt_examples() if hasattr(domain, "prompt_examples") else {}
+    examples = domain.prompt_examples()
     system = {}
     for role in ROLES:
-        text = ROLE_INSTRUCTIONS[role].replace("{intents}", intents).replace("{plan_language}", PLAN_LANGUAGE)
+        text = (ROLE_INSTRUCTIONS[role].replace("{intents}", intents).replace("{plan_language}", PLAN_LANGUAGE)
+                .replace("{identity_slots}", " and ".join(f'"{s}"' for s in domain.identity_slots)))
         example = f"\n{examples[role]}\n" if role in examples else ""
         system[role] = f"{prefix}{ROLE_HEADER}{role.capitalize()}\n{text}\n{example}"
     return RolePrompts(system)

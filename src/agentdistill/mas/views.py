@@ -1,7 +1,7 @@
 """Compact, domain-derived views of what a role decides from, for the short prompt styles.
 
 A student trained on header-only system prompts never sees the tool list, so it invents tools (54 of 58
-unparseable SmolLM2 plans called tools the dealership lacks). These views put back just the names a role
+unparseable SmolLM2 plans called tools the domain lacks). These views put back just the names a role
 must choose among, generated from the `Domain` (tool schemas, intents and slots) and never written per domain:
 - Planner, Executor, Evaluator: one signature per tool, required arguments bare and optional ones with `?`,
   plus the plan's terminal steps;
@@ -22,7 +22,7 @@ _TOOL_ROLES = ("planner", "executor", "evaluator")
 
 
 def tool_signature(name: str, parameters: dict[str, Any]) -> str:
-    """`get_vehicle(stock_no)`, `search_inventory(make?, model?)`: what a call may pass, in schema order."""
+    """`get_item(item_id)`, `search(kind?, max_price?)`: what a call may pass, in schema order."""
     required = set(parameters.get("required") or ())
     args = [p if p in required else f"{p}?" for p in (parameters.get("properties") or {})]
     return f"{name}({', '.join(args)})"

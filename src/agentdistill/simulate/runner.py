@@ -19,9 +19,9 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from agentdistill.backends.scripted import FaultConfig, ScriptedTeacher
-from agentdistill.config import SimulateConfig, load_yaml, save_yaml
+from agentdistill.config import SimulateConfig, build, load_yaml, save_yaml
 from agentdistill.data.splits import hash_unit
-from agentdistill.domain.base import Scenario
+from agentdistill.domain.base import Domain, Scenario
 from agentdistill.errors import UserError
 from agentdistill.fileio import ensure_writable_dir
 from agentdistill.judge.judge import Judge
@@ -33,11 +33,25 @@ from agentdistill.simulate.summary import summarize
 from agentdistill.simulate.user import LLMUser, ScriptedUser
 
 
-def make_domain(cfg: SimulateConfig) -> Any:
+def make_domain(cfg: SimulateConfig) -> Domain:
     from agentdistill.domain.registry import make_domain as from_registry
 
     d = cfg.domain
     return from_registry(d.name, world_seed=d.world_seed, today=d.today, policy_version=d.policy_version)
+
+
+def saved_config(root: str | Path) -> SimulateConfig:
+    """The settings a run directory was simulated with (simulate.yaml), or the defaults for one without."""
+    path = Path(root) / "simulate.yaml"
+    return build(SimulateConfig, load_yaml(path)) if path.exists() else SimulateConfig()
+
+
+def run_domain(root: str | Path, policy_version: str | None = None) -> Domain:
+    """The domain a run was simulated in, optionally under another policy version (verify, datasets)."""
+    cfg = saved_config(root)
+    if policy_version:
+        cfg.domain.policy_version = policy_version
+    return make_domain(cfg)
 
 
 def make_endpoint(url: str, model: str | None) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from agentdistill.domain.base import IntentDef, Scenario, ScenarioType, ToolSpec
@@ -144,6 +145,16 @@ class DealershipDomain:
 
     def reply_facts(self, text: str) -> set[str]:
         return faults.reply_facts(text)
+
+    # data for the student
+    def cpt_documents(self, seed: int) -> list[dict[str, Any]]:
+        from agentdistill.domain.dealership.cpt_documents import documents
+
+        return documents(self, seed)
+
+    def hard_negatives_path(self) -> Path:
+        """Written by `python -m agentdistill.domain.dealership.hard_negatives`, then extended by hand."""
+        return Path(__file__).with_name("hard_negatives.jsonl")
 
     @cached_property
     def _examples(self) -> dict[str, str]:

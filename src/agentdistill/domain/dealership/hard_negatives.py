@@ -1,6 +1,6 @@
 """Builds `hard_negatives.jsonl`: hand-designed preference pairs on business-rule boundary conditions.
 
-Run `python -m agentdistill.data.make_hard_negatives` to regenerate the file. The shipped JSONL is the
+Run `python -m agentdistill.domain.dealership.hard_negatives` to regenerate the file. The shipped JSONL is the
 source of truth: extend it by hand (one JSON object per line, same fields) or add a case below. Inputs are
 built with the real MAS prompts and real tool results from the world, and `chosen` is the reference
 output for that input, so the judge accepts it; `rejected` is the boundary mistake the case is about.
