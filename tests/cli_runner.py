@@ -6,6 +6,6 @@ import subprocess
 from pathlib import Path
 
 
-def run_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(*args: str | Path, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["agentdistill", *map(str, args)], check=False, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, cwd=cwd)

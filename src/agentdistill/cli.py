@@ -243,11 +243,13 @@ def verify(
     judge: Annotated[str, typer.Option(help="Source of corrected outputs: 'scripted' or a URL.")] = "scripted",
     judge_model: Annotated[str | None, typer.Option(help="Model name at the judge URL.")] = None,
     policy: Annotated[str | None, typer.Option(help="Judge against this policy version instead.")] = None,
+    verifier: Annotated[str | None, typer.Option(help="Your own verify(episode) -> Verdict as module:function "
+                                                      "(judge/user_verifier.py); applied after the judge.")] = None,
 ) -> None:
     """Re-score every episode and agent call of a run (end state, policy, required outputs, y*)."""
     from agentdistill.judge.verify import verify_run
 
-    summary = verify_run(run_dir, judge=judge, judge_model=judge_model, policy_version=policy)
+    summary = verify_run(run_dir, judge=judge, judge_model=judge_model, policy_version=policy, verifier=verifier)
     _print_summary(summary, f"verified: {run_dir}")
 
 

@@ -6,12 +6,12 @@ A name is a built-in domain, an installed entry point in the `agentdistill.domai
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
 from agentdistill.domain.base import Domain, protocol_members
 from agentdistill.errors import UserError
+from agentdistill.plugins import load_object
 
 BUILT_IN = {"dealership": "agentdistill.domain.dealership:DealershipDomain"}
 ENTRY_POINT_GROUP = "agentdistill.domains"
@@ -44,11 +44,7 @@ def make_domain(name: str = DEFAULT, **settings: Any) -> Domain:
     target = _target(name)
     if target is None:
         raise UserError(_unknown(name))
-    module, _, attr = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"domain {name!r} cannot be loaded from {target}: {exc}") from None
+    cls = load_object(target, f"domain {name!r} from")
     domain = cls(**settings)
     missing = [m for m in protocol_members(Domain) if not hasattr(domain, m)]
     if missing:

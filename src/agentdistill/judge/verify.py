@@ -11,12 +11,16 @@ from agentdistill.config import SimulateConfig
 from agentdistill.errors import UserError
 from agentdistill.judge.judge import Judge
 from agentdistill.judge.leaks import judge_leaks
+from agentdistill.judge.user_verifier import Verifier, apply_verdict, load_verifier
 from agentdistill.simulate.store import TraceStore
 from agentdistill.simulate.summary import summarize
 
 
 def verify_run(run_dir: str | Path, judge: str = "scripted", judge_model: str | None = None,
-               policy_version: str | None = None, show_progress: bool = True) -> dict[str, Any]:
+               policy_version: str | None = None, show_progress: bool = True,
+               verifier: str | None = None) -> dict[str, Any]:
+    """Re-judge every episode of a run; `verifier` (module:function) adds the user's own verdicts
+    (judge/user_verifier.py)."""
     from agentdistill.simulate.runner import make_endpoint, saved_config
 
     root = Path(run_dir)
@@ -30,13 +34,15 @@ def verify_run(run_dir: str | Path, judge: str = "scripted", judge_model: str | 
     refiner = None if judge == "scripted" else make_endpoint(judge, judge_model)
     if refiner is not None:
         refiner.check_reachable()
+    user = (verifier, load_verifier(verifier)) if verifier else None
     from agentdistill.simulate.runner import exclusive_lock
 
     with exclusive_lock(root):
-        return _verify_locked(root, cfg, refiner, show_progress)
+        return _verify_locked(root, cfg, refiner, show_progress, user)
 
 
-def _verify_locked(root: Path, cfg: SimulateConfig, refiner: Any, show_progress: bool) -> dict[str, Any]:
+def _verify_locked(root: Path, cfg: SimulateConfig, refiner: Any, show_progress: bool,
+                   user: tuple[str, Verifier] | None = None) -> dict[str, Any]:
     from agentdistill.simulate.runner import make_domain
 
     store = TraceStore(root)
@@ -49,6 +55,8 @@ def _verify_locked(root: Path, cfg: SimulateConfig, refiner: Any, show_progress:
             j.judge_episode(ep)
             if cfg.suite == "injection":  # the same leak check simulate ran (a leak fails the episode again)
                 judge_leaks(j.domain, ep)
+            if user:
+                apply_verdict(ep, user[1], user[0])
             bar.advance(task)
 
         store.rewrite(rejudge)

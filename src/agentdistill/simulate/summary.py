@@ -31,6 +31,7 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
     trials: dict[str, list[bool]] = defaultdict(list)
     errors: Counter = Counter()  # episodes ended by an unexpected exception, by "stage:ExceptionType"
     limits: Counter = Counter()  # resource limits that fired (docs/how-it-works.md)
+    verifier: Counter = Counter()
     tally = FidelityTally()
     for ep in store.episodes(expand=False):
         tally.add(ep)
@@ -56,6 +57,10 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         injected_eps = sum(1 for c in ep["calls"] if c.get("injected"))
         totals["clean_episodes"] += injected_eps == 0
         totals["clean_passed"] += injected_eps == 0 and ok
+        if mine := j.get("user_verifier"):  # judge/user_verifier.py
+            verifier["episodes"] += 1
+            verifier["passed"] += bool(mine.get("pass"))
+            verifier["errors"] += "error" in mine
         if err := ep.get("error"):
             errors[f"{err['stage']}:{err['type']}"] += 1
         if ep.get("exit") in ("call_limit", "time_limit"):
@@ -95,6 +100,7 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         "episode_errors": sum(errors.values()),
         "episode_errors_by_kind": dict(errors),
         "limits_fired": dict(limits),
+        **({"user_verifier": dict(verifier)} if verifier else {}),
         "llm_evaluator_rate": round(agents["evaluator"] / max(agents["planner"], 1), 4),
         "tokens_in": totals["tokens_in"],
         "tokens_out": totals["tokens_out"],
