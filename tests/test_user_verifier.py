@@ -99,3 +99,15 @@ def test_bad_verifiers_are_one_line_errors(simulated: Path, work: Path) -> None:
     assert_one_line_error(run_cli("verify", run, "--verifier", "no_such_module:verify", cwd=work), "cannot be loaded")
     assert_one_line_error(run_cli("verify", run, "--verifier", "desk_checks", cwd=work), "module:attr")
     assert sorted(p.read_bytes() for p in (run / "traces").glob("episodes-*.jsonl")) == before  # nothing rewritten
+
+
+def test_eval_scores_a_model_with_the_user_verifier(simulated: Path, work: Path) -> None:
+    run = _copy(simulated, work)
+    res = run_cli("eval", "model", "scripted", "--run", run, "--name", "teacher", "--suite", "heldout",
+                  "--heldout", "4", "--verifier", "desk_checks:verify", "--no-progress", cwd=work, timeout=300)
+    assert res.returncode == 0, res.stderr
+    heldout = json.loads((run / "eval" / "teacher" / "summary.json").read_text())["heldout"]
+    assert heldout["user_verifier"] == {"episodes": 4, "passed": 2, "errors": 0}
+    assert heldout["pass_rate"] <= 0.5
+    assert_one_line_error(run_cli("eval", "model", "scripted", "--run", run, "--suite", "heldout", "--verifier",
+                                  "desk_checks:nope", cwd=work), "cannot be loaded")

@@ -532,6 +532,8 @@ def eval_model(
                                                 "understander, planner, evaluator, executor (comma list), all, "
                                                 "or none.")] = "none",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    verifier: Annotated[str | None, typer.Option(help="Also score with your own verify(episode) -> Verdict "
+                                                      "(module:function, judge/user_verifier.py).")] = None,
 ) -> None:
     """Run the MAS with one model on held-out conversations and the stress suite (or the suites named by
     --suite, e.g. injection); write RUN/eval/NAME."""
@@ -554,7 +556,7 @@ def eval_model(
                             phrasing_episodes=phrasing if "heldout_phrasing" in suites else 0,
                             temperature=temperature, workers=workers, show_progress=progress,
                             prompt_style=None if prompt_style == "auto" else prompt_style,
-                            constrained_roles=parse_constrained_roles(constrain))
+                            constrained_roles=parse_constrained_roles(constrain), verifier=verifier)
     console.print_json(json.dumps(result))
 
 

@@ -34,7 +34,7 @@ from agentdistill.paths import RunPaths
 
 SUITE_KEYS = ("episodes", "pass_rate", "end_state_rate", "policy_violation_rate", "malformed_rate", "role_scores",
               "pass_hat_k", "pass_rate_core", "pass_rate_long_tail", "fallback_turns", "agent_calls_per_episode",
-              "leaks")
+              "leaks", "user_verifier")
 SUITES = ("heldout", "heldout_phrasing", "stress", "injection")
 
 
@@ -113,15 +113,20 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
                    seed: int = 0, show_progress: bool = True, prompt_style: str | None = None,
                    constrained_roles: tuple[str, ...] = (), injection_episodes: int = 0,
                    perplexity: dict[str, float] | bool = True, phrasing_episodes: int = 0,
-                   served_at: str | None = None) -> dict[str, Any]:
+                   served_at: str | None = None, verifier: str | None = None) -> dict[str, Any]:
     """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs);
     `constrained_roles` are decoded under structured-output constraints (mas/constraints.py). A suite with 0
     episodes is not run; its earlier result for the same model and settings, if any, is kept. `perplexity`: True
     measures it (minutes on CPU), False skips it, a dict is a measurement of the same weights to reuse.
     `served_at`: the URL of a server already serving `model` (one server for a checkpoint's constrained and
-    unconstrained evaluations, ServedCheckpoints); otherwise a checkpoint is served for this call."""
+    unconstrained evaluations, ServedCheckpoints); otherwise a checkpoint is served for this call.
+    `verifier`: a user's module:function applied to every suite's episodes after the judge (judge/user_verifier.py)."""
     from agentdistill.simulate.runner import saved_config, simulate
 
+    if verifier:
+        from agentdistill.judge.user_verifier import load_verifier
+
+        load_verifier(verifier)  # a bad name fails before a model is served
     paths = RunPaths(Path(run_dir))
     domain = saved_config(paths.root).domain  # the run's own domain, world and policy version
     out = paths.eval / name
@@ -141,6 +146,10 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
                                  mas=MASSettings(prompt_style=style, constrained_roles=list(constrained_roles)))
             shutil.rmtree(out / suite, ignore_errors=True)  # a measurement is taken whole, never half-resumed
             summary = simulate(cfg, out / suite, show_progress=show_progress)
+            if verifier:
+                from agentdistill.judge.verify import verify_run
+
+                summary = verify_run(out / suite, verifier=verifier, show_progress=show_progress)
             result[suite] = {k: summary[k] for k in SUITE_KEYS if k in summary}
     if isinstance(perplexity, dict):
         result["perplexity"] = perplexity
