@@ -290,7 +290,7 @@ def test_unwritable_output_dir(tmp_path: Path):
     assert blocker.read_text() == "x"
 
 
-@pytest.mark.parametrize("stage", ["optimize", "report"])
+@pytest.mark.parametrize("stage", ["report"])
 def test_not_built_stage(stage: str):
     assert_one_line_error(run_cli(stage), stage, "not built")
 

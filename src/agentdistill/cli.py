@@ -25,7 +25,6 @@ app.add_typer(bench_app, name="bench")
 console = Console()
 
 PLANNED = {
-    "optimize": "EAGLE-3 drafter and W8A8 quantization",
     "report": "HTML report with plots",
 }
 
@@ -334,21 +333,89 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     max_model_len: Annotated[int, typer.Option(help="Longest prompt + completion in tokens.")] = 8192,
+    profile: Annotated[str, typer.Option(help="Serving profile: plain, ngram[:k=4], suffix[:k=8], eagle3:DIR[,k=3], "
+                                              "draft:DIR[,k=3], each optionally +quantized=DIR (a W8A8 checkpoint "
+                                              "served instead of MODEL).")] = "plain",
     enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="Skip torch.compile: faster start.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to be ready.")] = 600,
 ) -> None:
     """Serve a student with vLLM's OpenAI-compatible server (hermes tool calls, prefix caching) until Ctrl-C."""
+    from agentdistill.serve.profiles import parse_profile
     from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
 
-    server = VLLMServer(ServeConfig(model=model, host=host, port=port, max_model_len=max_model_len,
-                                    enforce_eager=enforce_eager, startup_timeout_s=timeout))
+    chosen = parse_profile(profile, model)
+    server = VLLMServer(ServeConfig(model=chosen.model or model, host=host, port=port, max_model_len=max_model_len,
+                                    speculative_config=chosen.speculative_config, enforce_eager=enforce_eager,
+                                    startup_timeout_s=timeout))
     server.check()
-    console.print(f"starting vLLM on {server.url} (about a minute on CPU) ...")
+    console.print(f"starting vLLM on {server.url} with profile {chosen.name} (about a minute on CPU) ...")
     server.start()
-    console.print(f"serving {model} as '{server.config.served_model_name}' at {server.url}/v1 "
+    console.print(f"serving {server.config.model} as '{server.config.served_model_name}' at {server.url}/v1 "
                   f"(ready in {server.startup_s:.0f}s, log: {server.log_path}); Ctrl-C stops it")
     print(server.curl_example(), flush=True)
     server.serve_forever()
+
+
+@bench_app.command("serving")
+def bench_serving(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory: its held-out agent calls are the traffic.")],
+    profile: Annotated[list[str], typer.Option(help="Serving profiles to compare (repeatable; the first, usually "
+                                                    "plain, is the baseline).")],
+    model: Annotated[Path | None, typer.Option(help="Student checkpoint (default RUN/models/dpo).")] = None,
+    calls: Annotated[int, typer.Option(min=1, help="Agent calls sent at each concurrency.")] = 48,
+    concurrency: Annotated[list[int] | None, typer.Option(help="Requests in flight (repeatable; default 1 and 8).")]
+    = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Output cap per call (greedy).")] = 96,
+    port: Annotated[int, typer.Option(help="Port the servers take one after another.")] = 8011,
+    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/serving.json"),
+) -> None:
+    """Serving profiles side by side on the same agent calls: throughput, latency, MGL per role, token identity."""
+    from agentdistill.bench.serving import run_serving_bench
+
+    result = run_serving_bench(run_dir, profile, model=model, calls=calls, concurrency=concurrency,
+                               max_tokens=max_tokens, port=port, out=out)
+    console.print_json(json.dumps(result))
+
+
+# -------------------------------------------------------------------------------------------- optimize
+optimize_app = typer.Typer(no_args_is_help=True, help="Stage two: calibration, W8A8 checkpoints, drafters.")
+app.add_typer(optimize_app, name="optimize")
+
+
+@optimize_app.command("calibrate")
+def optimize_calibrate(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory with datasets/sft (and models/dpo).")],
+    model: Annotated[Path | None, typer.Option(help="Student checkpoint (default RUN/models/dpo).")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Calibration samples per set (P, I, M).")] = 32,
+    test_samples: Annotated[int, typer.Option(min=1, help="Held-out long in-domain prompts clip rates are "
+                                                          "measured on.")] = 8,
+    length: Annotated[list[int] | None, typer.Option(help="Calibration lengths in tokens (repeatable; default "
+                                                          "32 to 2048).")] = None,
+    test_length: Annotated[int, typer.Option(min=1, help="Tokens per test prompt.")] = 2048,
+) -> None:
+    """Build P/I/M calibration sets, their static per-tensor ranges, and the clip-rate curve (Figure 4)."""
+    from agentdistill.optimize.calibrate import LENGTHS, calibrate
+
+    result = calibrate(run_dir, model, samples=samples, test_samples=test_samples, lengths=length or LENGTHS,
+                       test_length=test_length)
+    console.print_json(json.dumps({k: v for k, v in result.items() if k != "curve"}))
+
+
+@optimize_app.command("quantize")
+def optimize_quantize(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory where 'optimize calibrate' ran.")],
+    calibration: Annotated[list[str] | None, typer.Option(help="Calibration set(s): P, I, M (default all).")] = None,
+    scheme: Annotated[list[str] | None, typer.Option(help="int8 (vLLM CPU) and/or fp8 (Hopper GPUs; scored here "
+                                                          "by emulation). Default int8.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Student checkpoint (default RUN/models/dpo).")] = None,
+    agreement_calls: Annotated[int, typer.Option(min=1, help="Held-out agent calls scored against bf16.")] = 32,
+) -> None:
+    """W8A8 static per-tensor checkpoints (compressed-tensors) per calibration set, with token agreement vs bf16."""
+    from agentdistill.optimize.quantize import quantize_student
+
+    result = quantize_student(run_dir, calibration or ["P", "I", "M"], scheme or ["int8"], model=model,
+                              agreement_calls=agreement_calls)
+    console.print_json(json.dumps(result))
 
 
 # -------------------------------------------------------------------------------------------- train
