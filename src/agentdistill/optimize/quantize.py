@@ -127,8 +127,8 @@ def quantize_student(run_dir: Path, calibrations: list[str], schemes: list[str],
     """
     import copy
 
-    from agentdistill.fileio import atomic_write_json, atomic_write_text
     from agentdistill.bench.serving import recorded_calls
+    from agentdistill.fileio import atomic_write_json, atomic_write_text
     from agentdistill.optimize.agreement import greedy_references, token_agreement
     from agentdistill.optimize.calibrate import load_ranges
     from agentdistill.paths import RunPaths
