@@ -16,7 +16,7 @@ from test_simulate_cli import assert_one_line_error
 
 from agentdistill.errors import UserError
 from agentdistill.optimize.activations import clip_counts, clip_rate, prefix_ranges
-from agentdistill.optimize.quantize import apply_static_w8a8
+from agentdistill.optimize.quantize import W8A8Variant, apply_static_w8a8
 from agentdistill.serve.profiles import parse_profile
 
 
@@ -90,8 +90,10 @@ def test_prefix_ranges_equal_forwards_of_truncated_samples(tiny: Path):
 
 
 # ------------------------------------------------------------------------------------------- W8A8
-@pytest.mark.parametrize("scheme", ["int8", "fp8"])
-def test_static_w8a8_stays_close_to_bf16(tiny: Path, scheme: str):
+@pytest.mark.parametrize(("scheme", "variant"), [
+    ("int8", W8A8Variant()), ("fp8", W8A8Variant()), ("int8", W8A8Variant(weights="tensor")),
+    ("int8", W8A8Variant(activations="dynamic", keep=("down_proj",)))])
+def test_w8a8_stays_close_to_bf16(tiny: Path, scheme: str, variant: W8A8Variant):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32).eval()
@@ -100,8 +102,13 @@ def test_static_w8a8_stays_close_to_bf16(tiny: Path, scheme: str):
     ids = torch.randint(0, 500, (1, 64), generator=torch.Generator().manual_seed(99))
     with torch.no_grad():
         ref = model(input_ids=ids).logits
-        apply_static_w8a8(model, ranges, scheme)
+        apply_static_w8a8(model, ranges, scheme, variant)
         quant = model(input_ids=ids).logits
+    kept = [m for n, m in model.named_modules() if n.endswith("down_proj")]
+    assert all(hasattr(m, "weight_scale") != bool(variant.keep) for m in kept)
+    q_proj = next(m for n, m in model.named_modules() if n.endswith("q_proj"))
+    assert q_proj.weight_scale.numel() == (q_proj.weight.shape[0] if variant.weights == "channel" else 1)
+    assert hasattr(q_proj, "input_scale") == (variant.activations == "static")
     assert not torch.equal(ref, quant)  # the forward really is fake-quantized
     assert (ref.argmax(-1) == quant.argmax(-1)).float().mean() >= 0.85
     assert (ref - quant).abs().max() <= 0.1 * ref.abs().max()
@@ -140,7 +147,7 @@ def test_calibrate_and_quantize_cli_then_vllm_serves_int8_with_ngram(tiny: Path,
     int8_dir = Path(report["checkpoints"]["int8-M"]["path"])
     config = json.loads((int8_dir / "config.json").read_text())
     assert config["quantization_config"]["quant_method"] == "compressed-tensors"
-    assert "static_minmax" in (run_dir / "optimize" / "llmcompressor-recipe-int8.yaml").read_text()
+    assert "static_minmax" in (run_dir / "optimize" / "llmcompressor-recipe-int8-M.yaml").read_text()
 
     from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
 

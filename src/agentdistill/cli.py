@@ -408,13 +408,20 @@ def optimize_quantize(
     scheme: Annotated[list[str] | None, typer.Option(help="int8 (vLLM CPU) and/or fp8 (Hopper GPUs; scored here "
                                                           "by emulation). Default int8.")] = None,
     model: Annotated[Path | None, typer.Option(help="Student checkpoint (default RUN/models/dpo).")] = None,
+    weights: Annotated[str, typer.Option(help="Weight scales: channel (one per output row) or tensor (the "
+                                              "paper's).")] = "channel",
+    activations: Annotated[str, typer.Option(help="Activation scales: static per tensor from a calibration set "
+                                                  "(the paper's) or dynamic per token.")] = "static",
+    keep: Annotated[list[str] | None, typer.Option(help="Layer-name suffix left in bf16 (repeatable), e.g. "
+                                                        "down_proj.")] = None,
     agreement_calls: Annotated[int, typer.Option(min=1, help="Held-out agent calls scored against bf16.")] = 32,
 ) -> None:
-    """W8A8 static per-tensor checkpoints (compressed-tensors) per calibration set, with token agreement vs bf16."""
-    from agentdistill.optimize.quantize import quantize_student
+    """W8A8 checkpoints (compressed-tensors) per calibration set, with token agreement vs bf16."""
+    from agentdistill.optimize.quantize import W8A8Variant, quantize_student
 
+    variant = W8A8Variant(weights=weights, activations=activations, keep=tuple(keep or ()))
     result = quantize_student(run_dir, calibration or ["P", "I", "M"], scheme or ["int8"], model=model,
-                              agreement_calls=agreement_calls)
+                              variant=variant, agreement_calls=agreement_calls)
     console.print_json(json.dumps(result))
 
 

@@ -9,6 +9,7 @@ writes the equivalent recipe for GPU users, who run it in their own environment.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,37 @@ SCHEMES = ("int8", "fp8")
 FORMATS = {"int8": "int-quantized", "fp8": "float-quantized"}
 
 
-def quantization_config(scheme: str) -> Any:
-    """Static per-tensor symmetric W8A8 (the paper's scheme) on every Linear but the head, status frozen."""
+@dataclass(frozen=True)
+class W8A8Variant:
+    """Where a W8A8 checkpoint may depart from the paper's all-static per-tensor scheme, and why one would.
+
+    weights: "channel" (a scale per output row, llm-compressor's int8 default) or "tensor" (the paper's);
+    activations: "static" (per-tensor, scales from a calibration set: the paper's) or "dynamic" (per token, at run
+    time: no calibration, robust to outlier inputs); keep: layer-name suffixes left in bf16 (e.g. down_proj, whose
+    SwiGLU inputs carry the outliers a static int8 range cannot hold).
+    """
+
+    weights: str = "channel"
+    activations: str = "static"
+    keep: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.weights not in ("channel", "tensor"):
+            raise UserError(f"weight scales must be per channel or per tensor, not {self.weights!r}")
+        if self.activations not in ("static", "dynamic"):
+            raise UserError(f"activation scales must be static or dynamic, not {self.activations!r}")
+
+    def tag(self, scheme: str, calibration: str) -> str:
+        """Checkpoint name: the calibration set for static activations; what departs from the default after it."""
+        parts = [scheme, calibration if self.activations == "static" else "dynamic"]
+        if self.weights != "channel":
+            parts.append("wtensor")
+        parts += [f"keep-{k}" for k in self.keep]
+        return "-".join(parts)
+
+
+def quantization_config(scheme: str, variant: W8A8Variant = W8A8Variant()) -> Any:
+    """Symmetric W8A8 on every Linear but the head (and `variant.keep`), status frozen."""
     from compressed_tensors.quantization import (
         QuantizationArgs,
         QuantizationConfig,
@@ -35,18 +65,22 @@ def quantization_config(scheme: str) -> Any:
     if scheme not in SCHEMES:
         raise UserError(f"quantization scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}")
     kind = QuantizationType.INT if scheme == "int8" else QuantizationType.FLOAT
-
-    def args() -> Any:
-        return QuantizationArgs(num_bits=8, type=kind, strategy=QuantizationStrategy.TENSOR, symmetric=True,
-                                dynamic=False)
-
-    group = QuantizationScheme(targets=["Linear"], weights=args(), input_activations=args())
-    return QuantizationConfig(config_groups={"group_0": group}, ignore=["lm_head"], format=FORMATS[scheme],
+    weights = QuantizationArgs(num_bits=8, type=kind, symmetric=True, dynamic=False,
+                               strategy=QuantizationStrategy.CHANNEL if variant.weights == "channel"
+                               else QuantizationStrategy.TENSOR)
+    dynamic = variant.activations == "dynamic"
+    inputs = QuantizationArgs(num_bits=8, type=kind, symmetric=True, dynamic=dynamic,
+                              strategy=QuantizationStrategy.TOKEN if dynamic else QuantizationStrategy.TENSOR)
+    group = QuantizationScheme(targets=["Linear"], weights=weights, input_activations=inputs)
+    return QuantizationConfig(config_groups={"group_0": group}, format=FORMATS[scheme],
+                              ignore=["lm_head", *(f"re:.*{k}$" for k in variant.keep)],
                               quantization_status=QuantizationStatus.FROZEN)
 
 
-def apply_static_w8a8(model: torch.nn.Module, ranges: Ranges, scheme: str) -> torch.nn.Module:
-    """Attach the scheme and set every scale: weights from their own min-max, inputs from the calibration ranges.
+def apply_static_w8a8(model: torch.nn.Module, ranges: Ranges, scheme: str,
+                      variant: W8A8Variant = W8A8Variant()) -> torch.nn.Module:
+    """Attach the scheme and set every scale: weights from their own min-max (per row or whole), static inputs
+    from the calibration ranges (dynamic ones are computed per token at run time).
 
     Afterwards the model runs fake-quantized in transformers (compressed-tensors' forward), which is how its
     quality is measured here, and `save_quantized` can compress and write it.
@@ -54,20 +88,26 @@ def apply_static_w8a8(model: torch.nn.Module, ranges: Ranges, scheme: str) -> to
     from compressed_tensors.quantization import apply_quantization_config
     from compressed_tensors.quantization.utils import calculate_qparams
 
-    layers = quantized_linears(model)
-    missing = sorted(set(layers) - set(ranges))
+    layers = quantized_linears(model, ("lm_head", *variant.keep))
+    missing = sorted(set(layers) - set(ranges)) if variant.activations == "static" else []
     if missing:
         raise UserError(f"the calibration ranges do not cover this model ({len(missing)} layers missing, e.g. "
                         f"{missing[0]}): calibrate with the same checkpoint")
-    config = quantization_config(scheme)
-    apply_quantization_config(model, config)
+    apply_quantization_config(model, quantization_config(scheme, variant))
     with torch.no_grad():
         for name, module in layers.items():
             scheme_obj = module.quantization_scheme
             w = module.weight.detach().float()
-            for base, (low, high), args in (("weight", (w.min(), w.max()), scheme_obj.weights),
-                                            ("input", ranges[name], scheme_obj.input_activations)):
-                scale, zero = calculate_qparams(torch.tensor([float(low)]), torch.tensor([float(high)]), args)
+            if variant.weights == "channel":
+                bounds = [("weight", (w.min(1).values, w.max(1).values), scheme_obj.weights)]
+            else:
+                bounds = [("weight", (w.min().reshape(1), w.max().reshape(1)), scheme_obj.weights)]
+            if variant.activations == "static":
+                low, high = ranges[name]
+                bounds.append(("input", (torch.tensor([float(low)]), torch.tensor([float(high)])),
+                               scheme_obj.input_activations))
+            for base, (low, high), args in bounds:
+                scale, zero = calculate_qparams(low, high, args)
                 getattr(module, f"{base}_scale").data.copy_(scale.reshape(getattr(module, f"{base}_scale").shape))
                 zp = getattr(module, f"{base}_zero_point", None)
                 if zp is not None:
@@ -91,21 +131,32 @@ def save_quantized(model: torch.nn.Module, tokenizer: Any, out_dir: Path, scheme
     return write_dir_atomically(Path(out_dir), write)
 
 
-def llmcompressor_recipe(scheme: str, calibration: str, samples: int, length: int) -> str:
+def llmcompressor_recipe(scheme: str, calibration: str, samples: int, length: int,
+                         variant: W8A8Variant = W8A8Variant()) -> str:
     """The same quantization as an llm-compressor recipe (YAML), for GPU users with their own environment."""
     kind = "int" if scheme == "int8" else "float"
-    return f"""# llm-compressor recipe equivalent to `agentdistill optimize quantize --scheme {scheme}`
-# calibrate with the {calibration} set ({samples} samples of {length} tokens): datasets/calibration/{calibration}.jsonl
+    ignore = ", ".join(f'"{x}"' for x in ["lm_head", *(f"re:.*{k}$" for k in variant.keep)])
+    weights = f"{{num_bits: 8, type: {kind}, strategy: {variant.weights}, symmetric: true, dynamic: false, " \
+              "observer: minmax}"
+    if variant.activations == "static":
+        inputs = f"{{num_bits: 8, type: {kind}, strategy: tensor, symmetric: true, dynamic: false, observer: static_minmax}}"
+        source = f"# calibrate with the {calibration} set ({samples} samples of {length} tokens): " \
+                 f"datasets/calibration/{calibration}.jsonl"
+    else:
+        inputs = f"{{num_bits: 8, type: {kind}, strategy: token, symmetric: true, dynamic: true}}"
+        source = "# activations are scaled per token at run time: no calibration set"
+    return f"""# llm-compressor recipe equivalent to `agentdistill optimize quantize --scheme {scheme} \\
+#   --weights {variant.weights} --activations {variant.activations}{"".join(f" --keep {k}" for k in variant.keep)}`
+{source}
 quant_stage:
   quant_modifiers:
     QuantizationModifier:
-      ignore: ["lm_head"]
+      ignore: [{ignore}]
       config_groups:
         group_0:
           targets: ["Linear"]
-          weights: {{num_bits: 8, type: {kind}, strategy: tensor, symmetric: true, dynamic: false, observer: minmax}}
-          input_activations: {{num_bits: 8, type: {kind}, strategy: tensor, symmetric: true, dynamic: false,
-                              observer: static_minmax}}
+          weights: {weights}
+          input_activations: {inputs}
 """
 
 
@@ -119,13 +170,16 @@ def saved_dtype(model_dir: Path) -> torch.dtype:
 
 
 def quantize_student(run_dir: Path, calibrations: list[str], schemes: list[str], *, model: Path | None = None,
-                     agreement_calls: int = 32, max_new_tokens: int = 48, seed: int = 0) -> dict[str, Any]:
+                     variant: W8A8Variant = W8A8Variant(), agreement_calls: int = 32, max_new_tokens: int = 48,
+                     seed: int = 0) -> dict[str, Any]:
     """One W8A8 checkpoint per (scheme, calibration set), each scored by greedy token agreement with bf16.
 
-    Writes models/quantized-<scheme>-<set>/ (compressed-tensors, served by vLLM: int8 on CPU, fp8 on Hopper),
-    optimize/quantize.json and an llm-compressor recipe per scheme.
+    Writes models/quantized-<tag>/ (compressed-tensors, served by vLLM: int8 on CPU, fp8 on Hopper), an
+    llm-compressor recipe per checkpoint, and adds each to optimize/quantize.json (earlier variants stay).
+    Dynamic activations need no calibration set, so they give one checkpoint per scheme.
     """
     import copy
+    import json
 
     from agentdistill.bench.serving import recorded_calls
     from agentdistill.fileio import atomic_write_json, atomic_write_text
@@ -137,23 +191,36 @@ def quantize_student(run_dir: Path, calibrations: list[str], schemes: list[str],
     run_dir = Path(run_dir)
     student = Path(model) if model else RunPaths(run_dir).model("dpo")
     for scheme in schemes:
-        quantization_config(scheme)  # one line for an unknown scheme before anything loads
-    ranges = {c: load_ranges(run_dir, c) for c in calibrations}
+        quantization_config(scheme, variant)  # one line for an unknown scheme before anything loads
+    if variant.activations == "dynamic":
+        calibrations = calibrations[:1]
+        ranges = {c: {"ranges": {c: {}}} for c in calibrations}
+    else:
+        ranges = {c: load_ranges(run_dir, c) for c in calibrations}
     base, tokenizer = load_checkpoint(student)
     base = base.to(saved_dtype(student))
     refs = greedy_references(base, tokenizer, recorded_calls(run_dir, agreement_calls, seed), max_new_tokens)
-    results: dict[str, Any] = {"student": str(student), "agreement_calls": len(refs), "max_new_tokens": max_new_tokens,
-                               "checkpoints": {}}
+    report_path = run_dir / "optimize" / "quantize.json"
+    results: dict[str, Any] = {"checkpoints": {}}
+    if report_path.is_file():
+        results = json.loads(report_path.read_text(encoding="utf-8"))
+        if results.get("student") != str(student):
+            results = {"checkpoints": {}}  # scores against another student do not compare
+    results.update({"student": str(student), "agreement_calls": len(refs), "max_new_tokens": max_new_tokens})
     for scheme in schemes:
         for calibration in calibrations:
-            quantized = apply_static_w8a8(copy.deepcopy(base), ranges[calibration]["ranges"][calibration], scheme)
+            quantized = apply_static_w8a8(copy.deepcopy(base), ranges[calibration]["ranges"][calibration], scheme,
+                                          variant)
             score = token_agreement(quantized, refs)
-            out = RunPaths(run_dir).models / f"quantized-{scheme}-{calibration}"
+            tag = variant.tag(scheme, calibration)
+            out = RunPaths(run_dir).models / f"quantized-{tag}"
             save_quantized(quantized, tokenizer, out, scheme)
-            results["checkpoints"][f"{scheme}-{calibration}"] = {"path": str(out), "scheme": scheme,
-                                                                "calibration": calibration, **score}
-        recipe = llmcompressor_recipe(scheme, calibrations[-1], ranges[calibrations[-1]].get("samples_per_set", 0),
-                                      ranges[calibrations[-1]].get("calibration_length", 0))
-        atomic_write_text(run_dir / "optimize" / f"llmcompressor-recipe-{scheme}.yaml", recipe)
-    atomic_write_json(run_dir / "optimize" / "quantize.json", results)
+            recipe = llmcompressor_recipe(scheme, calibration, ranges[calibration].get("samples_per_set", 0),
+                                          ranges[calibration].get("calibration_length", 0), variant)
+            atomic_write_text(run_dir / "optimize" / f"llmcompressor-recipe-{tag}.yaml", recipe)
+            results["checkpoints"][tag] = {
+                "path": str(out), "scheme": scheme, "weights": variant.weights, "activations": variant.activations,
+                "keep_bf16": list(variant.keep),
+                "calibration": calibration if variant.activations == "static" else None, **score}
+            atomic_write_json(report_path, results)
     return results
