@@ -258,26 +258,25 @@ def _e_stock(m: MutationInput) -> Output | None:
     return _with_args(name, args, cid)
 
 
-@mutator("exec_wrong_date", "executor", "args", "the date moved by a day")
-def _e_date(m: MutationInput) -> Output | None:
+def _shift_first(m: MutationInput, keys: tuple[str, ...], steps: list[int], unit: str) -> Output | None:
+    """The call's first date/time argument among `keys`, moved by a random step of `unit` (days or hours)."""
     got = _one_call(m)
-    key = next((k for k in ("date", "start", "new_start") if got and isinstance(got[1].get(k), str)), None)
+    key = next((k for k in keys if got and isinstance(got[1].get(k), str)), None)
     if not key:
         return None
     name, args, cid = got
-    args[key] = _shift(args[key], days=m.rng.choice([1, -1, 7]))
+    args[key] = _shift(args[key], **{unit: m.rng.choice(steps)})
     return _with_args(name, args, cid)
+
+
+@mutator("exec_wrong_date", "executor", "args", "the date moved by a day")
+def _e_date(m: MutationInput) -> Output | None:
+    return _shift_first(m, ("date", "start", "new_start"), [1, -1, 7], "days")
 
 
 @mutator("exec_wrong_time", "executor", "args", "the start time moved by an hour")
 def _e_time(m: MutationInput) -> Output | None:
-    got = _one_call(m)
-    key = next((k for k in ("start", "new_start") if got and isinstance(got[1].get(k), str)), None)
-    if not key:
-        return None
-    name, args, cid = got
-    args[key] = _shift(args[key], hours=m.rng.choice([1, -1, 2]))
-    return _with_args(name, args, cid)
+    return _shift_first(m, ("start", "new_start"), [1, -1, 2], "hours")
 
 
 @mutator("exec_wrong_customer_id", "executor", "args", "another customer's id")
