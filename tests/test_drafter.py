@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import httpx
 import pytest
 from cli_runner import run_cli
 from test_serve import build_tiny_model, free_port
@@ -88,26 +87,23 @@ def test_draft_model_keeps_the_students_vocabulary_and_learns_its_answers(traine
     assert manifest["baseline"]["student"]["mean_acceptance_length"] > 1.5, manifest["baseline"]
 
 
-def test_vllm_serves_the_draft_model_token_identical_to_plain(trained):
-    from agentdistill.serve.profiles import parse_profile
-    from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
-
-    messages = [{"role": "user", "content": "val 1: is the stock 1pl available for a test drive?"}]
-    texts, metrics = [], []
-    for text in ("plain", f"draft:{trained['drafter']},k=3"):
-        profile = parse_profile(text, trained["student"])
-        server = VLLMServer(ServeConfig(model=trained["student"], port=free_port(), enforce_eager=True,
-                                        max_model_len=1024, speculative_config=profile.speculative_config,
-                                        startup_timeout_s=240, extra_args=["--per-request-spec-decode-metrics",
-                                                                           "summary"] if profile.speculative_config
-                                        else []))
-        with server:
-            body = httpx.post(f"{server.url}/v1/chat/completions", timeout=60, json={
-                "model": "student", "messages": messages, "max_tokens": 24, "temperature": 0}).json()
-        texts.append(body["choices"][0]["message"]["content"])
-        metrics.append((body.get("metrics") or {}).get("speculative_decoding") or {})
-    assert texts[0] == texts[1]
-    assert metrics[1].get("num_spec_steps", 0) > 0 and metrics[1].get("num_accepted_draft_tokens", 0) > 0, metrics
+def test_bench_serving_draft_model_and_suffix_token_identical_to_plain(trained, tmp_path):
+    """vLLM loads the drafter we write; greedy speculation (free and grammar-constrained) changes no token."""
+    out = tmp_path / "serving.json"
+    res = run_cli("bench", "serving", trained["run"], "--model", trained["student"], "--profile", "plain",
+                  "--profile", f"draft:{trained['drafter']},k=3", "--profile", "suffix:k=4", "--calls", 4,
+                  "--concurrency", 1, "--concurrency", 2, "--max-tokens", 24, "--decoding", "free", "--decoding",
+                  "constrained", "--enforce-eager", "--port", free_port(), "--out", out, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["decoding"] == ["free", "constrained"] and "amx_int8" in result["machine"]
+    plain, draft, suffix = result["profiles"]
+    assert set(plain["runs"]) == {"1", "2", "1+constrained", "2+constrained"}
+    for profile in (draft, suffix):
+        for key, run in profile["runs"].items():
+            assert run["vs_plain"]["token_identical_share"] == 1.0, (profile["profile"], key)
+        assert profile["runs"]["1"]["summary"]["mean_acceptance_length"] > 1.0, profile["profile"]
+    assert set(draft["runs"]["1"]["summary"]["per_role"]) == {"planner", "explainer"}
 
 
 def test_drift_alarm_quiet_on_same_traces_fires_on_shifted_ones(trained):

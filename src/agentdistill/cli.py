@@ -368,12 +368,17 @@ def bench_serving(
     max_tokens: Annotated[int, typer.Option(min=1, help="Output cap per call (greedy).")] = 96,
     port: Annotated[int, typer.Option(help="Port the servers take one after another.")] = 8011,
     out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/serving.json"),
+    decoding: Annotated[list[str] | None, typer.Option(help="free and/or constrained (each role's domain grammar "
+                                                            "or schema; repeatable; default free).")] = None,
+    enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="Skip torch.compile: faster starts, "
+                                                                         "slower decoding (smoke runs).")] = False,
 ) -> None:
     """Serving profiles side by side on the same agent calls: throughput, latency, MGL per role, token identity."""
     from agentdistill.bench.serving import run_serving_bench
 
     result = run_serving_bench(run_dir, profile, model=model, calls=calls, concurrency=concurrency,
-                               max_tokens=max_tokens, port=port, out=out)
+                               max_tokens=max_tokens, port=port, out=out, decoding=decoding,
+                               enforce_eager=enforce_eager)
     console.print_json(json.dumps(result))
 
 

@@ -66,8 +66,10 @@ async def drive(url: str, model: str, calls: list[dict[str, Any]], concurrency: 
         async def one(i: int, call: dict[str, Any]) -> None:
             async with sem:
                 t0 = time.perf_counter()
-                resp = await client.post(f"{url}/v1/chat/completions", json={
-                    "model": model, "messages": call["messages"], "max_tokens": max_tokens, "temperature": 0.0})
+                body = {"model": model, "messages": call["messages"], "max_tokens": max_tokens, "temperature": 0.0}
+                if call.get("structured_outputs"):
+                    body["structured_outputs"] = call["structured_outputs"]
+                resp = await client.post(f"{url}/v1/chat/completions", json=body)
                 latency = time.perf_counter() - t0
                 if resp.status_code != 200:
                     raise UserError(f"the server answered {resp.status_code}: {resp.text[:200]}")
@@ -108,29 +110,46 @@ def summarize(wall_s: float, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def bench_profile(profile: ServingProfile, student: Path, calls: list[dict[str, Any]], concurrencies: list[int],
-                  max_tokens: int, port: int, max_model_len: int) -> dict[str, Any]:
-    """Start one server for the profile, warm it up, then send the calls at each concurrency."""
+def constrained(calls: list[dict[str, Any]], run_dir: Path) -> list[dict[str, Any]]:
+    """The same calls with each constrained role's vLLM `structured_outputs` payload (mas/constraints.py)."""
+    from agentdistill.mas.constraints import CONSTRAINABLE_ROLES, role_constraints
+    from agentdistill.simulate.runner import run_domain
+
+    payloads = role_constraints(run_domain(run_dir), CONSTRAINABLE_ROLES)
+    return [{**c, "structured_outputs": payloads.get(c["agent"])} for c in calls]
+
+
+def bench_profile(profile: ServingProfile, student: Path, calls: dict[str, list[dict[str, Any]]],
+                  concurrencies: list[int], max_tokens: int, port: int, max_model_len: int,
+                  enforce_eager: bool = False) -> dict[str, Any]:
+    """Start one server for the profile, warm it up, then send the calls of each decoding mode at each
+    concurrency; runs are keyed "C" (free decoding) or "C+constrained"."""
     from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
 
     extra = ["--per-request-spec-decode-metrics", "summary"] if profile.speculative_config else []
     config = ServeConfig(model=profile.model or student, port=port, max_model_len=max_model_len,
                          speculative_config=profile.speculative_config, extra_args=extra,
-                         max_num_seqs=max(concurrencies))
+                         max_num_seqs=max(concurrencies), enforce_eager=enforce_eager)
     with VLLMServer(config) as server:
-        asyncio.run(drive(server.url, config.served_model_name, calls[: min(4, len(calls))], 2, max_tokens))
+        for mode_calls in calls.values():  # warm-up, grammars compiled once
+            asyncio.run(drive(server.url, config.served_model_name, mode_calls[: min(4, len(mode_calls))], 2,
+                              max_tokens))
         runs = {}
-        for c in concurrencies:
-            wall, rows = asyncio.run(drive(server.url, config.served_model_name, calls, c, max_tokens))
-            runs[str(c)] = {"summary": summarize(wall, rows), "texts": [r["text"] for r in rows]}
+        for mode, mode_calls in calls.items():
+            for c in concurrencies:
+                wall, rows = asyncio.run(drive(server.url, config.served_model_name, mode_calls, c, max_tokens))
+                key = str(c) if mode == "free" else f"{c}+{mode}"
+                runs[key] = {"summary": summarize(wall, rows), "texts": [r["text"] for r in rows]}
         return {"profile": profile.name, "speculative_config": profile.speculative_config,
                 "model": str(config.model), "startup_s": round(server.startup_s or 0.0, 1), "runs": runs}
 
 
 def run_serving_bench(run_dir: Path, profiles: list[str], *, model: Path | None = None, calls: int = 48,
                       concurrency: list[int] | None = None, max_tokens: int = 96, port: int = 8011,
-                      max_model_len: int = 4096, out: Path | None = None) -> dict[str, Any]:
-    """Every profile on the same calls; ratios to the first profile (put `plain` first)."""
+                      max_model_len: int = 4096, out: Path | None = None,
+                      decoding: list[str] | None = None, enforce_eager: bool = False) -> dict[str, Any]:
+    """Every profile on the same calls; ratios to the first profile (put `plain` first). `decoding`: free and/or
+    constrained (each role's domain grammar or schema as vLLM structured outputs)."""
     run_dir = Path(run_dir)
     student = Path(model) if model else RunPaths(run_dir).model("dpo")
     parsed = [parse_profile(p, student) for p in profiles]
@@ -139,8 +158,14 @@ def run_serving_bench(run_dir: Path, profiles: list[str], *, model: Path | None 
     concurrency = concurrency or [1, 8]
     if min(concurrency) < 1:
         raise UserError("concurrency must be at least 1")
+    decoding = decoding or ["free"]
+    unknown = set(decoding) - {"free", "constrained"}
+    if unknown:
+        raise UserError(f"unknown decoding {', '.join(sorted(unknown))}: use free and/or constrained")
     recorded = recorded_calls(run_dir, calls)
-    results = [bench_profile(p, student, recorded, concurrency, max_tokens, port, max_model_len) for p in parsed]
+    modes = {mode: recorded if mode == "free" else constrained(recorded, run_dir) for mode in dict.fromkeys(decoding)}
+    results = [bench_profile(p, student, modes, concurrency, max_tokens, port, max_model_len, enforce_eager)
+               for p in parsed]
     base = results[0]
     for r in results:
         for c, run in r["runs"].items():
@@ -156,6 +181,7 @@ def run_serving_bench(run_dir: Path, profiles: list[str], *, model: Path | None 
             run.pop("texts")
     result = {"bench": "serving", "run": str(run_dir), "student": str(student), "calls": len(recorded),
               "roles": sorted({c["agent"] for c in recorded}), "max_tokens": max_tokens, "concurrency": concurrency,
+              "decoding": list(modes),
               "machine": machine_info(), "profiles": results}
     out = out or Path("benchmarks/results/serving.json")
     atomic_write_json(out, result)

@@ -53,9 +53,8 @@ def endpoint_for(model: str, max_model_len: int = 8192, enforce_eager: bool = Fa
         return
     if not Path(model).is_dir():
         raise UserError(f"model {model!r} is neither 'scripted', an http(s) URL nor a checkpoint directory")
-    from agentdistill.serve.vllm_server import ServeConfig, VLLMServer, position_limit
+    from agentdistill.serve.vllm_server import ServeConfig, VLLMServer
 
-    max_model_len = min(max_model_len, position_limit(model) or max_model_len)  # a --base may be shorter than 8192
     with VLLMServer(ServeConfig(model=Path(model), port=free_port(), max_model_len=max_model_len,
                                 enforce_eager=enforce_eager)) as server:
         yield server.url

@@ -191,6 +191,12 @@ class VLLMServer:
         host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
         return f"http://{host}:{self.config.port}"
 
+    def max_model_len(self) -> int:
+        """The asked length, cut to what the model and its drafter state: vLLM refuses a longer one at start-up."""
+        c = self.config
+        models = [c.model, *([c.speculative_config["model"]] if (c.speculative_config or {}).get("model") else [])]
+        return min([c.max_model_len, *(limit for m in models if (limit := position_limit(m)))])
+
     def command(self) -> list[str]:
         """vLLM OpenAI server argv, run with this interpreter (same environment); identical flags on GPU.
 
@@ -200,7 +206,7 @@ class VLLMServer:
         c = self.config
         argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(c.model),
                 "--host", c.host, "--port", str(c.port), "--served-model-name", c.served_model_name,
-                "--max-model-len", str(c.max_model_len), "--dtype", c.dtype]
+                "--max-model-len", str(self.max_model_len()), "--dtype", c.dtype]
         argv.append("--enable-prefix-caching" if c.enable_prefix_caching else "--no-enable-prefix-caching")
         if c.tool_parser:
             argv += ["--enable-auto-tool-choice", "--tool-call-parser", c.tool_parser]
