@@ -130,3 +130,19 @@ def test_bad_drafter_input_is_one_line_exit_2(trained, tmp_path):
     assert_one_line_error(res, "unknown drafter data")
     res = run_cli("train", "drafter", tmp_path / "no-run", "--model", trained["student"])
     assert_one_line_error(res, "agentdistill datasets")
+
+
+def test_external_and_combined_drafter_data():
+    from agentdistill.optimize.drafter_data import drafter_records, external_records
+
+    public = external_records(5, seed=1)
+    assert len(public) == 5
+    for record in public:
+        roles = [m["role"] for m in record["messages"]]
+        assert roles[0] == "user" and roles[-1] == "assistant"
+        assert all(a != b for a, b in zip(roles, roles[1:], strict=False))  # turns alternate
+    synthetic = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                  "agent": "planner", "source": "synthetic"}] * 3
+    combined = drafter_records("combined", synthetic, 4, seed=1)
+    assert sorted(r["source"] for r in combined) == ["external"] * 4 + ["synthetic"] * 3
+    assert [r["source"] for r in drafter_records("synthetic", synthetic, 4)] == ["synthetic"] * 3
