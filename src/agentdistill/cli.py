@@ -436,7 +436,8 @@ def optimize_check_drafter(
     traces: Annotated[Path, typer.Option(help="Run directory of recent traffic (its datasets/sft/val.jsonl).")],
     target: Annotated[Path | None, typer.Option(help="Replay the target model's own answers (a quantized or "
                                                      "fine-tuned student) instead of the recorded ones.")] = None,
-    calls: Annotated[int, typer.Option(min=1, help="Agent calls replayed.")] = 48,
+    calls: Annotated[int, typer.Option(min=1, help="Agent calls replayed (with --target: answered by vLLM first).")]
+    = 400,
     tolerance: Annotated[float, typer.Option(help="Alarm when MGL falls more than this share below the recorded "
                                                   "value.")] = 0.1,
 ) -> None:

@@ -47,7 +47,8 @@ def drafter_dir(run_dir: Path, kind: str, source: str, layers: int) -> Path:
 
 
 def train_drafter(run_dir: Path, *, kind: str = "draft-model", source: str = "synthetic", layers: int = 2,
-                  student: Path | None = None, samples: int = 600, val_samples: int = 48, k: int = 3,
+                  student: Path | None = None, samples: int = 600, val_samples: int = 48, replay_calls: int = 400,
+                  k: int = 3,
                   epochs: float = 2.0, learning_rate: float = 5e-4, batch: int = 8, out: Path | None = None,
                   seed: int = 0, show_progress: bool = True, serve: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one drafter and write DIR/drafter.json; a finished drafter with the same settings is a no-op.
@@ -81,7 +82,8 @@ def train_drafter(run_dir: Path, *, kind: str = "draft-model", source: str = "sy
         num_train_epochs=epochs, per_device_train_batch_size=batch, group_by_length=True, max_length=2048,
         seed=seed, save_steps=50, show_progress=show_progress))
     release_memory()
-    held_out = agent_calls(RunPaths(run_dir).dataset("sft", "val"), val_samples, seed)
+    # recorded answers cost one drafter forward each: replay many, so a later check is not read through noise
+    held_out = agent_calls(RunPaths(run_dir).dataset("sft", "val"), replay_calls, seed)
     manifest = {
         "kind": kind, "data": source, "layers": layers, "k": k, "student": str(student),
         "student_tag": model_tag(student), "run": str(run_dir), "records": len(records),
@@ -111,7 +113,7 @@ def read_manifest(drafter: Path) -> dict[str, Any]:
         raise UserError(f"{path} is corrupt ({exc})") from None
 
 
-def check_drafter(drafter: Path, traces: Path, *, target: Path | None = None, calls: int = 48,
+def check_drafter(drafter: Path, traces: Path, *, target: Path | None = None, calls: int = 400,
                   tolerance: float = 0.1, seed: int = 0, out: Path | None = None,
                   serve: dict[str, Any] | None = None) -> dict[str, Any]:
     """Replay `traces`' held-out calls through the drafter; the alarm fires when MGL fell more than `tolerance`
@@ -139,7 +141,9 @@ def check_drafter(drafter: Path, traces: Path, *, target: Path | None = None, ca
     ratio = round(now_mgl / base_mgl, 3) if base_mgl and now_mgl else None
     result = {"drafter": str(drafter), "traces": str(traces), "target": str(target) if target else None,
               "compared_with": "student answers" if target is not None else "recorded answers",
-              "recorded_mgl": base_mgl, "mgl": now_mgl, "ratio": ratio, "tolerance": tolerance,
+              "recorded_mgl": base_mgl, "mgl": now_mgl, "mgl_interval_95": now.get("interval_95"), "ratio": ratio,
+              "accepted_per_draft_ratio": round((now_mgl - 1) / (base_mgl - 1), 3)
+              if base_mgl and now_mgl and base_mgl > 1 else None, "tolerance": tolerance,
               "alarm": ratio is not None and ratio < 1 - tolerance, "now": now, "recorded": reference}
     atomic_write_json(out or traces / "optimize" / f"check-{drafter.name}.json", result)
     return result
