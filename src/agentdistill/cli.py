@@ -502,11 +502,14 @@ _train_command("dpo", "DPO on {'prompt','chosen','rejected'}, LoRA (reference = 
 @train_app.command("drafter")
 def train_drafter_cmd(
     run_dir: Annotated[Path, typer.Argument(help="Run directory: its agent calls and student (models/dpo).")],
-    kind: Annotated[str, typer.Option(help="draft-model (the student's first layers, distilled) or eagle3 (not "
-                                           "built yet).")] = "draft-model",
+    kind: Annotated[str, typer.Option(help="draft-model (the student's first layers, distilled) or eagle3 (a "
+                                           "speculators EAGLE-3 head on the student's hidden states).")]
+    = "draft-model",
     data: Annotated[str, typer.Option(help="external (chitchat), synthetic (simulator calls the student answers) "
                                            "or combined.")] = "synthetic",
-    layers: Annotated[int, typer.Option(min=1, help="Decoder layers the draft model keeps.")] = 2,
+    layers: Annotated[int | None, typer.Option(min=1, help="Decoder layers the draft model keeps (an EAGLE-3 head: its "
+                                                    "own layers). Default: 2 for a draft model, 1 for a "
+                                                    "head.")] = None,
     model: Annotated[Path | None, typer.Option(help="Student checkpoint (default RUN/models/dpo).")] = None,
     samples: Annotated[int, typer.Option(min=1, help="Agent calls (and public conversations) to train on.")] = 600,
     epochs: Annotated[float, typer.Option(min=0.01, help="Training epochs.")] = 2.0,
@@ -516,13 +519,15 @@ def train_drafter_cmd(
     = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Distill a draft model for speculative decoding from the student; records its acceptance in drafter.json."""
+    """Train a drafter for speculative decoding on the student's answers; records its acceptance in drafter.json."""
     from agentdistill.optimize.drafter import train_drafter
 
+    layers = layers or (1 if kind == "eagle3" else 2)
     result = train_drafter(run_dir, kind=kind, source=data, layers=layers, student=model, samples=samples,
                            epochs=epochs, learning_rate=lr, k=k, out=out, show_progress=progress)
     console.print_json(json.dumps(result))
-    console.print(f"serve it with: agentdistill serve {result['student']} --profile draft:{result['drafter']},k={k}")
+    method = "eagle3" if kind == "eagle3" else "draft"
+    console.print(f"serve it with: agentdistill serve {result['student']} --profile {method}:{result['drafter']},k={k}")
 
 
 @train_app.command("tokenizer")

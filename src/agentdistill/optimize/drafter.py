@@ -5,7 +5,8 @@ The draft model is the student cut to its first N decoder layers, keeping its em
 tokenizer (vLLM's `draft_model` method needs the target's vocabulary), then fully fine-tuned by our TRL SFT stage
 on one data variant (optimize/drafter_data.py). Next to the weights, `drafter.json` records what it was trained on
 and its replayed acceptance (optimize/acceptance.py) on held-out calls of the same run: the value the drift alarm
-compares later traffic against. EAGLE-3 heads (`--kind eagle3`) are not built yet.
+compares later traffic against. `--kind eagle3` trains an EAGLE-3 head on the student's hidden states instead
+(optimize/eagle3.py), from the same data variants, with the same manifest and alarm.
 """
 
 from __future__ import annotations
@@ -60,8 +61,6 @@ def train_drafter(run_dir: Path, *, kind: str = "draft-model", source: str = "sy
     run_dir = Path(run_dir)
     if kind not in KINDS:
         raise UserError(f"unknown drafter kind {kind!r}: use {', '.join(KINDS)}")
-    if kind == "eagle3":
-        raise UserError("EAGLE-3 drafters are not built yet: use --kind draft-model")
     if source not in SOURCES:
         raise UserError(f"unknown drafter data {source!r}: use {', '.join(SOURCES)}")
     student = Path(student) if student else RunPaths(run_dir).model("dpo")
@@ -75,12 +74,18 @@ def train_drafter(run_dir: Path, *, kind: str = "draft-model", source: str = "sy
     records = drafter_records(source, answered.get("train", []), samples, seed)
     data_file = RunPaths(run_dir).datasets / "drafter" / f"{out.name}.jsonl"
     write_jsonl(data_file, records)
-    base = truncate_student(student, RunPaths(run_dir).models / f"drafter-base-L{layers}-{model_tag(student)}",
-                            layers)
-    summary = train_stage(StageConfig(
-        stage="sft", method="full", model_in=base, out_dir=out, train_file=data_file, learning_rate=learning_rate,
-        num_train_epochs=epochs, per_device_train_batch_size=batch, group_by_length=True, max_length=2048,
-        seed=seed, save_steps=50, show_progress=show_progress))
+    if kind == "eagle3":
+        from agentdistill.optimize.eagle3 import train_head
+
+        summary = train_head(student, records, out, layers=layers, k=k, epochs=epochs, learning_rate=learning_rate,
+                             seed=seed, show_progress=show_progress)
+    else:
+        base = truncate_student(student, RunPaths(run_dir).models / f"drafter-base-L{layers}-{model_tag(student)}",
+                                layers)
+        summary = train_stage(StageConfig(
+            stage="sft", method="full", model_in=base, out_dir=out, train_file=data_file,
+            learning_rate=learning_rate, num_train_epochs=epochs, per_device_train_batch_size=batch,
+            group_by_length=True, max_length=2048, seed=seed, save_steps=50, show_progress=show_progress))
     release_memory()
     # recorded answers cost one drafter forward each: replay many, so a later check is not read through noise
     held_out = agent_calls(RunPaths(run_dir).dataset("sft", "val"), replay_calls, seed)
@@ -89,16 +94,23 @@ def train_drafter(run_dir: Path, *, kind: str = "draft-model", source: str = "sy
         "student_tag": model_tag(student), "run": str(run_dir), "records": len(records),
         "train_loss_first": summary.get("train_loss_first"), "train_loss_last": summary.get("train_loss_last"),
         "train_seconds": summary.get("wall_s"), "tokens_per_s": summary.get("tokens_per_s"),
-        "baseline": {"recorded": replay_dir(out, held_out, k), "student": replay_dir(out, answered["val"], k)},
+        "baseline": {"recorded": replay_dir(out, held_out, k, kind, student),
+                     "student": replay_dir(out, answered["val"], k, kind, student)},
         "seconds": round(time.monotonic() - t0, 1),
     }
     atomic_write_json(out / MANIFEST, manifest)
     return {"drafter": str(out), **manifest}
 
 
-def replay_dir(drafter: Path, records: list[dict[str, Any]], k: int) -> dict[str, Any]:
+def replay_dir(drafter: Path, records: list[dict[str, Any]], k: int, kind: str, student: Path) -> dict[str, Any]:
+    """Replayed acceptance of a drafter directory; a head also needs the student whose states it reads."""
     from agentdistill.train.models import load_checkpoint
 
+    if kind == "eagle3":
+        from agentdistill.optimize.eagle3 import load_head, replay_head
+
+        verifier, tokenizer = load_checkpoint(student)
+        return replay_head(load_head(drafter), verifier, tokenizer, records, k)
     model, tokenizer = load_checkpoint(drafter)
     return replay(model, tokenizer, records, k)
 
@@ -129,13 +141,15 @@ def check_drafter(drafter: Path, traces: Path, *, target: Path | None = None, ca
     manifest = read_manifest(drafter)
     if not 0 < tolerance < 1:
         raise UserError("--tolerance is a share between 0 and 1 (0.1: alarm below 90% of the recorded MGL)")
+    kind = str(manifest.get("kind", "draft-model"))
     if target is not None:
-        check_compatible(drafter, "draft", Path(target))
+        check_compatible(drafter, "eagle3" if kind == "eagle3" else "draft", Path(target))
     k = int(manifest["k"])
     records = agent_calls(RunPaths(traces).dataset("sft", "val"), calls, seed)
     if target is not None:
         records = regenerate(records, Path(target), **(serve or {}))
-    now = replay_dir(drafter, records, k)
+    # a head reads the served model's states: the target's when one is named, else the student it was trained on
+    now = replay_dir(drafter, records, k, kind, Path(target) if target is not None else Path(manifest["student"]))
     reference = manifest["baseline"]["student" if target is not None else "recorded"]
     base_mgl, now_mgl = reference["mean_acceptance_length"], now["mean_acceptance_length"]
     ratio = round(now_mgl / base_mgl, 3) if base_mgl and now_mgl else None
