@@ -520,14 +520,14 @@ def train_drafter_cmd(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Train a drafter for speculative decoding on the student's answers; records its acceptance in drafter.json."""
-    from agentdistill.optimize.drafter import train_drafter
+    from agentdistill.optimize.drafter import PROFILE_METHODS, train_drafter
 
     layers = layers or (1 if kind == "eagle3" else 2)
     result = train_drafter(run_dir, kind=kind, source=data, layers=layers, student=model, samples=samples,
                            epochs=epochs, learning_rate=lr, k=k, out=out, show_progress=progress)
     console.print_json(json.dumps(result))
-    method = "eagle3" if kind == "eagle3" else "draft"
-    console.print(f"serve it with: agentdistill serve {result['student']} --profile {method}:{result['drafter']},k={k}")
+    console.print(f"serve it with: agentdistill serve {result['student']} "
+                  f"--profile {PROFILE_METHODS[kind]}:{result['drafter']},k={k}")
 
 
 @train_app.command("tokenizer")

@@ -104,7 +104,7 @@ def replay_runs(runs: Callable[[torch.Tensor, torch.Tensor], list[int]], tokeniz
         for record in records:
             prompt, cont = continuation_ids(tokenizer, record["messages"])
             cont = cont[:max_new_tokens]
-            if cont.numel() == 0:
+            if cont.numel() < 2:  # nothing to draft after the prefill's token
                 continue
             s, a = walk_runs(runs(prompt, cont), k)
             per_call.append((s, a))

@@ -22,7 +22,9 @@ from agentdistill.optimize.acceptance import replay
 from agentdistill.optimize.drafter_data import SOURCES, agent_calls, drafter_records, model_tag, regenerate, student_answers
 from agentdistill.paths import RunPaths
 
-KINDS = ("draft-model", "eagle3")
+# each drafter kind and the serving-profile method that loads it (serve/profiles.py)
+PROFILE_METHODS = {"draft-model": "draft", "eagle3": "eagle3"}
+KINDS = tuple(PROFILE_METHODS)
 MANIFEST = "drafter.json"
 
 
@@ -143,7 +145,7 @@ def check_drafter(drafter: Path, traces: Path, *, target: Path | None = None, ca
         raise UserError("--tolerance is a share between 0 and 1 (0.1: alarm below 90% of the recorded MGL)")
     kind = str(manifest.get("kind", "draft-model"))
     if target is not None:
-        check_compatible(drafter, "eagle3" if kind == "eagle3" else "draft", Path(target))
+        check_compatible(drafter, PROFILE_METHODS.get(kind, "draft"), Path(target))
     k = int(manifest["k"])
     records = agent_calls(RunPaths(traces).dataset("sft", "val"), calls, seed)
     if target is not None:

@@ -63,13 +63,18 @@ class HeadWithVerifier(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, loss_mask: torch.Tensor, **_: Any) -> dict[str, torch.Tensor]:
         features, last = verifier_states(self.verifier, input_ids, self.head.target_layer_ids)
-        # speculators' alignment (models/eagle3/data.py shift_batch): token t+1 and the state after token t
-        _, loss, _ = self.head(hidden_states=features[:, :-1], input_ids=input_ids[:, 1:],
-                               document_ids=torch.zeros_like(input_ids[:, 1:]), loss_mask=loss_mask[:, 1:].bool(),
-                               position_ids=torch.arange(1, input_ids.shape[1]).unsqueeze(0),
+        _, loss, _ = self.head(**shifted_inputs(input_ids, features), loss_mask=loss_mask[:, 1:].bool(),
                                verifier_last_hidden_states=last[:, 1:], ttt_steps=self.ttt_steps,
                                loss_config=self.loss_config)
         return {"loss": loss}
+
+
+def shifted_inputs(input_ids: torch.Tensor, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The head's inputs in speculators' alignment (models/eagle3/data.py shift_batch): token t+1 beside the state
+    after token t, one document, positions from 1."""
+    return {"hidden_states": features[:, :-1], "input_ids": input_ids[:, 1:],
+            "document_ids": torch.zeros_like(input_ids[:, 1:]),
+            "position_ids": torch.arange(1, input_ids.shape[1]).unsqueeze(0)}
 
 
 def verifier_states(verifier: torch.nn.Module, input_ids: torch.Tensor,
@@ -167,8 +172,7 @@ def replay_head(head: torch.nn.Module, verifier: torch.nn.Module, tokenizer: Any
     def runs(prompt: torch.Tensor, cont: torch.Tensor) -> list[int]:
         ids = torch.cat([prompt, cont]).unsqueeze(0)
         features, _ = verifier_states(verifier, ids, head.target_layer_ids)
-        drafts = head(hidden_states=features[:, :-1], input_ids=ids[:, 1:], document_ids=torch.zeros_like(ids[:, 1:]),
-                      position_ids=torch.arange(1, ids.shape[1]).unsqueeze(0), ttt_steps=k)
+        drafts = head(**shifted_inputs(ids, features), ttt_steps=k)
         out = [0] * cont.numel()
         for t in range(1, cont.numel()):
             i = prompt.shape[0] + t - 2  # the head position whose step 0 predicts answer token t
