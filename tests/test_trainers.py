@@ -308,3 +308,20 @@ def test_bench_train_writes_one_row_per_configuration(work: dict[str, Path], tmp
     bad = run_cli("bench", "train", "--model", work["model"], "--records", work["sft"], "--config", "warp_speed",
                   "--out", out)
     assert bad.returncode == 2 and "unknown benchmark config" in bad.stderr + bad.stdout
+
+
+def test_precision_follows_the_hardware_and_is_not_part_of_a_runs_identity(tmp_path, monkeypatch):
+    """bf16 is emulated (~90x slower matmuls) on CPUs without bf16 units: fp32 there; a run trained in bf16 on
+    another machine still counts as the same run when resumed here."""
+    from agentdistill import hardware
+    from agentdistill.train.trainers import _same_run
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "fma"})
+    assert not hardware.native_bf16() or torch.cuda.is_available()
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    assert hardware.native_bf16()
+    cfg = StageConfig(stage="sft", model_in=tmp_path / "in", out_dir=tmp_path / "out", train_file=tmp_path / "t",
+                      bf16=True)
+    assert "bf16" not in cfg.identity()
+    assert _same_run({**cfg.identity(), "bf16": False}, cfg)
+    assert not _same_run({**cfg.identity(), "lora_r": cfg.lora_r + 1}, cfg)

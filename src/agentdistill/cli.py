@@ -382,6 +382,80 @@ def bench_serving(
     console.print_json(json.dumps(result))
 
 
+@bench_app.command("mas")
+def bench_mas(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory: its recorded conversations are the traffic.")],
+    url: Annotated[str | None, typer.Option(help="An OpenAI-compatible endpoint to load (default: serve --model "
+                                                 "here).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Checkpoint served here (default RUN/models/dpo).")] = None,
+    served_model_name: Annotated[str | None, typer.Option(help="Model name at --url (default: the first it "
+                                                               "lists).")] = None,
+    profile: Annotated[str, typer.Option(help="Serving profile for --model (serve/profiles.py).")] = "plain",
+    prompts: Annotated[str, typer.Option(help="student (the call as the student's runtime sends it) or full "
+                                              "(the teacher's role prompts).")] = "student",
+    conversations: Annotated[int, typer.Option(min=1, help="Recorded conversations replayed.")] = 16,
+    concurrency: Annotated[list[int] | None, typer.Option(help="Conversations in flight (repeatable; default 1 "
+                                                               "and 8).")] = None,
+    max_output_tokens: Annotated[int, typer.Option(min=1, help="Cap on a call's recorded output length.")] = 256,
+    slo: Annotated[list[str] | None, typer.Option(help="SLO for goodput, METRIC:MS with ttft, tpot, itl or e2el "
+                                                       "(repeatable).")] = None,
+    load_format: Annotated[str | None, typer.Option(help="vLLM --load-format for --model; dummy = random "
+                                                         "weights (speed only).")] = None,
+    crosscheck: Annotated[int, typer.Option(min=0, help="Also time N flat requests with vllm bench serve and "
+                                                        "ours on the same server.")] = 0,
+    tokenizer: Annotated[Path | None, typer.Option(help="Tokenizer for the cross-check (default --model).")]
+    = None,
+    port: Annotated[int, typer.Option(help="Port for a server started here.")] = 8012,
+    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/mas.json"),
+    enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="Skip torch.compile: faster starts, "
+                                                                         "slower decoding (smoke runs).")] = False,
+) -> None:
+    """Replay recorded conversations (each call after the one before it, conversations overlapping) and report
+    vllm-bench-serve metrics per call, role and user turn."""
+    from agentdistill.bench.mas import run_mas_bench
+
+    result = run_mas_bench(run_dir, url=url, model=model, served_model_name=served_model_name, profile=profile,
+                           prompts=prompts, conversations=conversations, concurrency=concurrency,
+                           max_output_tokens=max_output_tokens, slos=slo, port=port, load_format=load_format,
+                           out=out, crosscheck_requests=crosscheck, tokenizer=tokenizer,
+                           enforce_eager=enforce_eager)
+    console.print_json(json.dumps(result))
+
+
+@bench_app.command("ladder")
+def bench_ladder(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory: its recorded conversations are the traffic.")],
+    student: Annotated[Path | None, typer.Option(help="Student checkpoint (default RUN/models/dpo).")] = None,
+    rung: Annotated[list[str] | None, typer.Option(help="Rungs to run (repeatable): 1 2 3 3b 4 5 6 (main ladder), "
+                                                        "s1 s2 s3 (system breakdown). Default all.")] = None,
+    conversations: Annotated[int, typer.Option(min=1, help="Recorded conversations replayed per rung.")] = 4,
+    max_turns: Annotated[int, typer.Option(min=1, help="User turns kept per conversation.")] = 3,
+    concurrency: Annotated[int, typer.Option(min=1, help="Conversations in flight (the ratios' concurrency).")] = 8,
+    sweep: Annotated[list[int] | None, typer.Option(help="More concurrencies for the main ladder's latency-vs-"
+                                                         "concurrency curves (repeatable).")] = None,
+    speculation: Annotated[str, typer.Option(help="Serving profile of rung 5 (suffix, ngram, draft:DIR, "
+                                                  "eagle3:DIR).")] = "suffix",
+    quantized: Annotated[Path | None, typer.Option(help="W8A8 checkpoint of rung 6 (default: the run's best "
+                                                        "int8 one).")] = None,
+    max_output_tokens: Annotated[int, typer.Option(min=1, help="Output cap per call.")] = 128,
+    dtype: Annotated[str, typer.Option(help="vLLM --dtype for every rung (auto: bf16 where the CPU has bf16 "
+                                            "units, else float32).")] = "auto",
+    port: Annotated[int, typer.Option(help="Port the servers take one after another.")] = 8013,
+    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/ladder.json"),
+    enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="Skip torch.compile: faster starts, "
+                                                                         "slower decoding (smoke runs).")] = False,
+) -> None:
+    """The attribution ladder: teacher-size -> student -> compact prompts -> grammar -> speculation -> W8A8, and
+    the system breakdown (batching, prefix caching, conditional agents), on the same replayed conversations."""
+    from agentdistill.bench.ladder import run_ladder
+
+    result = run_ladder(run_dir, student=student, rungs=rung, conversations=conversations, max_turns=max_turns,
+                        concurrency=concurrency, sweep=sweep, speculation=speculation, quantized=quantized,
+                        max_output_tokens=max_output_tokens, port=port, dtype=dtype, out=out,
+                        enforce_eager=enforce_eager)
+    console.print_json(json.dumps(result.get("ratios", {})))
+
+
 # -------------------------------------------------------------------------------------------- optimize
 optimize_app = typer.Typer(no_args_is_help=True, help="Stage two: calibration, W8A8 checkpoints, drafters.")
 app.add_typer(optimize_app, name="optimize")

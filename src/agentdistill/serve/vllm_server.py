@@ -61,13 +61,14 @@ class ServeConfig:
     max_num_seqs: int | None = None
     speculative_config: dict[str, Any] | None = None
     quantization: str | None = None
+    load_format: str | None = None  # "dummy": random weights from config.json alone (speed-only stand-ins)
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     startup_timeout_s: float = 600.0
     log_path: str | Path | None = None
 
 
-def check_checkpoint(model: str | Path) -> Path:
+def check_checkpoint(model: str | Path, weights: bool = True) -> Path:
     """Cheap checks that turn the common mistakes into one line before a minute of vLLM start-up."""
     path = Path(model).expanduser()
     if not path.is_dir():
@@ -81,7 +82,7 @@ def check_checkpoint(model: str | Path) -> Path:
         raise UserError(f"{config} is corrupt: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise UserError(f"{config} is corrupt: expected a JSON object")
-    if not any(any(path.glob(p)) for p in WEIGHT_PATTERNS):
+    if weights and not any(any(path.glob(p)) for p in WEIGHT_PATTERNS):
         raise UserError(f"{path} has no weights (*.safetensors or *.bin)")
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         raise UserError(f"{path} has no tokenizer ({', '.join(TOKENIZER_FILES)})")
@@ -220,6 +221,8 @@ class VLLMServer:
             argv += ["--speculative-config", json.dumps(c.speculative_config)]
         if c.quantization:
             argv += ["--quantization", c.quantization]
+        if c.load_format:
+            argv += ["--load-format", c.load_format]
         return argv + [str(a) for a in c.extra_args]
 
     def environment(self) -> dict[str, str]:
@@ -233,7 +236,7 @@ class VLLMServer:
     # ------------------------------------------------------------------ lifecycle
     def check(self) -> None:
         """The cheap checks `start` runs first (seconds, not a minute of vLLM start-up before the same error)."""
-        check_checkpoint(self.config.model)
+        check_checkpoint(self.config.model, weights=self.config.load_format != "dummy")
         if self.config.chat_template and not Path(self.config.chat_template).is_file():
             raise UserError(f"chat template {self.config.chat_template} does not exist")
         check_port_free(self.config.host, self.config.port)

@@ -27,6 +27,7 @@ from transformers import TrainerCallback
 
 from agentdistill.errors import UserError, first_line
 from agentdistill.fileio import atomic_write_json, read_jsonl
+from agentdistill.hardware import native_bf16
 from agentdistill.train.callbacks import LOG_NAME, ProgressLogCallback, read_log
 
 Stage = Literal["base", "cpt", "sft", "dpo"]
@@ -86,19 +87,16 @@ class StageConfig(BaseModel):
             "context_aware": self.context_aware if self.context_aware is not None else self.stage == "cpt",
             "lora_alpha": self.lora_alpha or 2 * self.lora_r,
             "learning_rate": self.learning_rate or (5e-4 if lora else 1e-3),
-            "bf16": self.bf16 if self.bf16 is not None else _cuda_bf16(),
+            "bf16": self.bf16 if self.bf16 is not None else native_bf16(),
         })
 
     def identity(self) -> dict[str, Any]:
-        """What must match for a finished or interrupted run to count as the same run."""
+        """What must match for a finished or interrupted run to count as the same run. Precision is left out:
+        it follows the hardware (hardware.native_bf16), and a run resumed on another machine is the same run."""
         return json.loads(self.model_dump_json(exclude={"logging_steps", "save_steps", "save_total_limit",
-                                                        "show_progress", "eval_file"}))
+                                                        "show_progress", "eval_file", "bf16"}))
 
 
-def _cuda_bf16() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
 def snapshot_dir(out_dir: Path, step: int) -> Path:
@@ -431,6 +429,11 @@ def release_memory() -> None:
         pass
 
 
+def _same_run(stored: dict[str, Any] | None, cfg: StageConfig) -> bool:
+    """A recorded identity matches; records written before precision left the identity still carry "bf16"."""
+    return {k: v for k, v in (stored or {}).items() if k != "bf16"} == cfg.identity()
+
+
 def _finished(cfg: StageConfig) -> dict[str, Any] | None:
     path = cfg.out_dir / SUMMARY_NAME
     if not path.is_file():
@@ -438,7 +441,7 @@ def _finished(cfg: StageConfig) -> dict[str, Any] | None:
             raise UserError(f"output dir {cfg.out_dir} exists and is not a finished training run; choose another --out")
         return None
     summary = json.loads(path.read_text())
-    if summary.get("config") != cfg.identity():
+    if not _same_run(summary.get("config"), cfg):
         raise UserError(f"output dir {cfg.out_dir} holds a model trained with another config; choose another --out")
     return summary
 
@@ -447,7 +450,7 @@ def _guard_checkpoints(cfg: StageConfig, ckpt: Path) -> None:
     """Resume only a run with the same settings; a different one must not silently continue old optimizer state."""
     marker = ckpt / "stage_config.json"
     if marker.is_file():
-        if json.loads(marker.read_text()) != cfg.identity():
+        if not _same_run(json.loads(marker.read_text()), cfg):
             raise UserError(f"{ckpt} holds checkpoints of a run with other settings; delete it or rerun with those")
         return
     ckpt.mkdir(parents=True, exist_ok=True)
