@@ -200,6 +200,28 @@ def test_command_carries_optional_flags(tiny_model: Path):
     assert server.environment()["VLLM_CPU_KVCACHE_SPACE"] == "3"
 
 
+def test_dtype_follows_the_hardware_and_dummy_weights_need_no_weight_files(tiny_model: Path, tmp_path: Path,
+                                                                           monkeypatch):
+    from agentdistill import hardware
+    from agentdistill.serve.vllm_server import check_checkpoint
+
+    monkeypatch.setattr(hardware, "native_bf16", lambda: False)
+    argv = VLLMServer(ServeConfig(model=tiny_model)).command()
+    assert argv[argv.index("--dtype") + 1] == "float32"  # bf16 is emulated without bf16 units
+    monkeypatch.setattr(hardware, "native_bf16", lambda: True)
+    argv = VLLMServer(ServeConfig(model=tiny_model, load_format="dummy")).command()
+    assert argv[argv.index("--dtype") + 1] == "auto" and argv[argv.index("--load-format") + 1] == "dummy"
+    argv = VLLMServer(ServeConfig(model=tiny_model, dtype="bfloat16")).command()
+    assert argv[argv.index("--dtype") + 1] == "bfloat16"
+    config_only = tmp_path / "config-only"
+    config_only.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (config_only / name).write_text((tiny_model / name).read_text())
+    with pytest.raises(UserError, match="no weights"):
+        check_checkpoint(config_only)
+    assert check_checkpoint(config_only, weights=False) == config_only
+
+
 def test_parse_prometheus_sums_label_sets():
     text = ('# HELP vllm:x x\n# TYPE vllm:x counter\nvllm:prompt_tokens_total{engine="0",model_name="s"} 12.0\n'
             'vllm:prompt_tokens_total{engine="1",model_name="a b"} 3\nvllm:num_requests_running 1.0\n'

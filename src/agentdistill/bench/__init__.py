@@ -12,4 +12,5 @@ def machine_info() -> dict[str, object]:
     """What a benchmark result must say about where it was measured (AMX decides how fast bf16/int8 run)."""
     flags = cpu_flags()
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "amx_bf16": "amx_bf16" in flags, "amx_int8": "amx_int8" in flags, "avx512_bf16": "avx512_bf16" in flags}
+            "amx_bf16": "amx_bf16" in flags, "amx_int8": "amx_int8" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "avx512f": "avx512f" in flags, "avx2": "avx2" in flags}

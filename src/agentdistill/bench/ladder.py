@@ -219,8 +219,8 @@ def run_ladder(run_dir: Path, *, student: Path | None = None, rungs: list[str] |
     unknown = [k for k in chosen if k not in table]
     if unknown:
         raise UserError(f"unknown rung {', '.join(unknown)}: choose from {', '.join(table)}")
-    if dtype == "auto" and not native_bf16():
-        dtype = "float32"  # bf16 without bf16 matrix units is emulated: every rung would measure the emulation
+    if dtype == "auto":  # what every server here serves (serve/vllm_server.py), written into the result
+        dtype = "auto" if native_bf16() else "float32"
     concurrencies = sorted({concurrency, *(sweep or [])})
     out = out or Path("benchmarks/results/ladder.json")
     settings = {"run": str(run_dir), "student": str(student), "conversations": conversations,

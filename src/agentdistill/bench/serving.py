@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import statistics
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 
 from agentdistill.bench import machine_info
+from agentdistill.bench.mas import latency_stats
 from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json, read_jsonl
 from agentdistill.paths import RunPaths
@@ -48,13 +48,6 @@ def recorded_calls(run_dir: Path, n: int, seed: int = 0) -> list[dict[str, Any]]
             if by_role[role] and len(out) < n:
                 out.append(by_role[role].pop())
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 async def drive(url: str, model: str, calls: list[dict[str, Any]], concurrency: int,
@@ -94,7 +87,6 @@ def mgl(rows: list[dict[str, Any]]) -> float | None:
 
 def summarize(wall_s: float, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """vLLM bench serve's names for what one batch of requests measured."""
-    latencies = [1000 * r["latency_s"] for r in rows]
     out_tokens = sum(r["output_tokens"] for r in rows)
     by_role: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -102,8 +94,7 @@ def summarize(wall_s: float, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "completed": len(rows), "duration_s": round(wall_s, 2), "total_output_tokens": out_tokens,
         "request_throughput": round(len(rows) / wall_s, 3), "output_throughput": round(out_tokens / wall_s, 2),
-        "mean_e2el_ms": round(statistics.fmean(latencies), 1), "median_e2el_ms": round(percentile(latencies, 50), 1),
-        "p90_e2el_ms": round(percentile(latencies, 90), 1), "p99_e2el_ms": round(percentile(latencies, 99), 1),
+        **latency_stats("e2el", [r["latency_s"] for r in rows]),
         "mean_acceptance_length": mgl(rows),
         "per_role": {role: {"calls": len(rs), "output_tokens": sum(r["output_tokens"] for r in rs),
                             "mean_acceptance_length": mgl(rs)} for role, rs in sorted(by_role.items())},

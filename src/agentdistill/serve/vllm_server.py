@@ -56,7 +56,9 @@ class ServeConfig:
     enable_prefix_caching: bool = True
     tool_parser: str | None = "hermes"  # our chat template writes hermes `<tool_call>{json}</tool_call>`
     chat_template: str | Path | None = None  # None: the checkpoint's tokenizer files carry ours
-    dtype: str = "auto"  # bf16 checkpoints load as bf16, which is what ran on vLLM CPU here
+    # "auto": bf16 checkpoints load as bf16 where the hardware has bf16 units, float32 elsewhere: on an AVX2-only
+    # CPU vLLM's bf16 path is emulated and a 135M student did not finish starting in 7 minutes (fp32: 3)
+    dtype: str = "auto"
     enforce_eager: bool = False  # True skips torch.compile warm-up: faster start, slower decode
     max_num_seqs: int | None = None
     speculative_config: dict[str, Any] | None = None
@@ -198,6 +200,13 @@ class VLLMServer:
         models = [c.model, *([c.speculative_config["model"]] if (c.speculative_config or {}).get("model") else [])]
         return min([c.max_model_len, *(limit for m in models if (limit := position_limit(m)))])
 
+    def dtype(self) -> str:
+        if self.config.dtype != "auto":
+            return self.config.dtype
+        from agentdistill.hardware import native_bf16
+
+        return "auto" if native_bf16() else "float32"
+
     def command(self) -> list[str]:
         """vLLM OpenAI server argv, run with this interpreter (same environment); identical flags on GPU.
 
@@ -207,7 +216,7 @@ class VLLMServer:
         c = self.config
         argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(c.model),
                 "--host", c.host, "--port", str(c.port), "--served-model-name", c.served_model_name,
-                "--max-model-len", str(self.max_model_len()), "--dtype", c.dtype]
+                "--max-model-len", str(self.max_model_len()), "--dtype", self.dtype()]
         argv.append("--enable-prefix-caching" if c.enable_prefix_caching else "--no-enable-prefix-caching")
         if c.tool_parser:
             argv += ["--enable-auto-tool-choice", "--tool-call-parser", c.tool_parser]
