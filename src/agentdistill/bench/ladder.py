@@ -110,12 +110,14 @@ def ladder_rungs(run_dir: Path, student: Path, speculation: str, quantized: Path
     paths = RunPaths(run_dir)
     teacher = paths.root / "bench" / "teacher-size"
     quant = quantized or best_quantized(run_dir)
-    spec_profile = speculation if "+quantized=" not in speculation else speculation.split("+quantized=")[0]
+    from agentdistill.pipeline import FREE
+
+    spec_profile = speculation.split("+quantized=")[0]
     rungs = [
         Rung("1", "teacher-size (dummy weights), full prompts", teacher, prompts="full", dummy=True),
         Rung("2", "student, full prompts", student, prompts="full"),
         Rung("3", "student, compact prompts", student),
-        Rung("3b", "student, compact prompts, own outputs", student, own_outputs=True, quality=f"dpo{'_free'}"),
+        Rung("3b", "student, compact prompts, own outputs", student, own_outputs=True, quality=f"dpo{FREE}"),
         Rung("4", "+ constrained decoding", student, own_outputs=True, constrained=True, quality="dpo"),
         Rung("5", f"+ speculation ({spec_profile})", student, own_outputs=True, constrained=True,
              profile=spec_profile, quality="dpo", notes=["greedy speculation keeps the tokens: quality of rung 4"]),
@@ -142,10 +144,9 @@ def _conversations(run_dir: Path, rung: Rung, n: int, max_turns: int, cap: int,
         convs = [Conversation(c.conversation_id, [replace(call, max_tokens=cap) if rung.own_outputs else call
                                                   for call in c.calls]) for c in convs]
     if rung.constrained:
-        from agentdistill.mas.constraints import CONSTRAINABLE_ROLES, role_constraints
-        from agentdistill.simulate.runner import run_domain
+        from agentdistill.bench.serving import role_payloads
 
-        payloads = role_constraints(run_domain(run_dir), CONSTRAINABLE_ROLES)
+        payloads = role_payloads(run_dir)
         convs = [Conversation(c.conversation_id, [replace(call, extra={"structured_outputs": payloads[call.agent]})
                                                   if call.agent in payloads else call for call in c.calls])
                  for c in convs]
@@ -174,15 +175,15 @@ def run_rung(rung: Rung, run_dir: Path, convs: list[Conversation], concurrencies
         drafts0, accepted0 = spec_counters(server.metrics())
         runs = bench_endpoint(server.url, config.served_model_name, convs, concurrencies, extra_body=extra,
                               fit_to=max_model_len)
-        drafts, accepted = spec_counters(server.metrics())
-        hits = server.metrics()
+        after = server.metrics()
+    drafts, accepted = spec_counters(after)
     mgl = round(1 + (accepted - accepted0) / (drafts - drafts0), 3) if drafts > drafts0 else None
     return {"key": rung.key, "label": rung.label, "model": str(config.model), "profile": profile.name,
             "prompts": rung.prompts, "own_outputs": rung.own_outputs, "constrained": rung.constrained,
             "prefix_caching": rung.prefix_caching, "batching": rung.batching, "conditional": rung.conditional,
             "dummy_weights": rung.dummy, "calls_per_replay": sum(len(c.calls) for c in convs),
             "startup_s": round(server.startup_s or 0.0, 1), "mean_acceptance_length": mgl,
-            "prefix_cache_hit_rate": _hit_rate(hits), "runs": runs, "notes": rung.notes}
+            "prefix_cache_hit_rate": _hit_rate(after), "runs": runs, "notes": rung.notes}
 
 
 def _hit_rate(metrics: dict[str, float]) -> float | None:
@@ -208,7 +209,7 @@ def run_ladder(run_dir: Path, *, student: Path | None = None, rungs: list[str] |
     """Run the chosen rungs (default: the main ladder and the system breakdown) and write the table; an
     interrupted ladder keeps the rungs it finished (each is written as it ends) and reruns only the others."""
     from agentdistill.bench import machine_info
-    from agentdistill.hardware import native_bf16
+    from agentdistill.serve.vllm_server import serving_dtype
 
     run_dir = Path(run_dir)
     student = Path(student) if student else RunPaths(run_dir).model("dpo")
@@ -219,8 +220,7 @@ def run_ladder(run_dir: Path, *, student: Path | None = None, rungs: list[str] |
     unknown = [k for k in chosen if k not in table]
     if unknown:
         raise UserError(f"unknown rung {', '.join(unknown)}: choose from {', '.join(table)}")
-    if dtype == "auto":  # what every server here serves (serve/vllm_server.py), written into the result
-        dtype = "auto" if native_bf16() else "float32"
+    dtype = serving_dtype(dtype)  # what every rung's server serves, written into the result
     concurrencies = sorted({concurrency, *(sweep or [])})
     out = out or Path("benchmarks/results/ladder.json")
     settings = {"run": str(run_dir), "student": str(student), "conversations": conversations,

@@ -300,10 +300,10 @@ def run_mas_bench(run_dir: Path, *, url: str | None = None, model: Path | None =
                               "concurrency": concurrency, "max_output_tokens": max_output_tokens,
                               "machine": machine_info()}
     if url is not None:
-        from agentdistill.backends.openai_backend import normalize_base_url
+        from agentdistill.backends.openai_backend import OpenAIBackend
 
-        base = normalize_base_url(url).removesuffix("/v1")
-        name = served_model_name or _served_name(base)
+        endpoint = OpenAIBackend(url, model=served_model_name)
+        base, name = endpoint.base_url.removesuffix("/v1"), endpoint.resolve_model()
         result.update(endpoint=base, model=name, runs=bench_endpoint(base, name, convs, concurrency, slo_ms))
         if crosscheck_requests:
             result["crosscheck"] = _crosscheck(base, name, tokenizer or model, convs, crosscheck_requests,
@@ -334,12 +334,3 @@ def _crosscheck(base_url: str, name: str, tokenizer: str | Path | None, convs: l
     if tokenizer is None:
         raise UserError("the cross-check needs a tokenizer for vllm bench serve: pass --tokenizer DIR")
     return crosscheck(base_url, name, tokenizer, convs, n=n, concurrency=concurrency)
-
-
-def _served_name(base_url: str) -> str:
-    """The first model an endpoint serves (what `--served-model-name` would otherwise have to say)."""
-    try:
-        data = httpx.get(f"{base_url}/v1/models", timeout=10.0).json()
-        return data["data"][0]["id"]
-    except (httpx.HTTPError, KeyError, IndexError, ValueError):
-        raise UserError(f"cannot list the models at {base_url}/v1/models: pass --served-model-name") from None

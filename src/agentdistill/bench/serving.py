@@ -101,12 +101,17 @@ def summarize(wall_s: float, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def constrained(calls: list[dict[str, Any]], run_dir: Path) -> list[dict[str, Any]]:
-    """The same calls with each constrained role's vLLM `structured_outputs` payload (mas/constraints.py)."""
+def role_payloads(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each constrained role's vLLM `structured_outputs` payload for the run's domain (mas/constraints.py)."""
     from agentdistill.mas.constraints import CONSTRAINABLE_ROLES, role_constraints
     from agentdistill.simulate.runner import run_domain
 
-    payloads = role_constraints(run_domain(run_dir), CONSTRAINABLE_ROLES)
+    return role_constraints(run_domain(run_dir), CONSTRAINABLE_ROLES)
+
+
+def constrained(calls: list[dict[str, Any]], run_dir: Path) -> list[dict[str, Any]]:
+    """The same calls with each constrained role's vLLM `structured_outputs` payload."""
+    payloads = role_payloads(run_dir)
     return [{**c, "structured_outputs": payloads.get(c["agent"])} for c in calls]
 
 

@@ -70,6 +70,16 @@ class ServeConfig:
     log_path: str | Path | None = None
 
 
+def serving_dtype(requested: str) -> str:
+    """The --dtype vLLM gets: `auto` (the checkpoint's, bf16 for ours) where the hardware has bf16 units, float32
+    where bf16 would be emulated; any other value as given."""
+    if requested != "auto":
+        return requested
+    from agentdistill.hardware import native_bf16
+
+    return "auto" if native_bf16() else "float32"
+
+
 def check_checkpoint(model: str | Path, weights: bool = True) -> Path:
     """Cheap checks that turn the common mistakes into one line before a minute of vLLM start-up."""
     path = Path(model).expanduser()
@@ -200,13 +210,6 @@ class VLLMServer:
         models = [c.model, *([c.speculative_config["model"]] if (c.speculative_config or {}).get("model") else [])]
         return min([c.max_model_len, *(limit for m in models if (limit := position_limit(m)))])
 
-    def dtype(self) -> str:
-        if self.config.dtype != "auto":
-            return self.config.dtype
-        from agentdistill.hardware import native_bf16
-
-        return "auto" if native_bf16() else "float32"
-
     def command(self) -> list[str]:
         """vLLM OpenAI server argv, run with this interpreter (same environment); identical flags on GPU.
 
@@ -216,7 +219,7 @@ class VLLMServer:
         c = self.config
         argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(c.model),
                 "--host", c.host, "--port", str(c.port), "--served-model-name", c.served_model_name,
-                "--max-model-len", str(self.max_model_len()), "--dtype", self.dtype()]
+                "--max-model-len", str(self.max_model_len()), "--dtype", serving_dtype(c.dtype)]
         argv.append("--enable-prefix-caching" if c.enable_prefix_caching else "--no-enable-prefix-caching")
         if c.tool_parser:
             argv += ["--enable-auto-tool-choice", "--tool-call-parser", c.tool_parser]
