@@ -93,11 +93,19 @@ def test_replay_on_vllm_answers_every_call_at_its_length_and_agrees_with_vllm_be
         assert sum(r["completed"] for r in run["per_role"].values()) == result["calls"]
     assert result["machine"]["cpus"] >= 1
     check = result["crosscheck"]
-    assert check["requests"] == 12 and set(check["ratio"]) >= {"mean_e2el_ms", "request_throughput"}
-    # the same requests, token for token; timings within 30% (measured here: ours 18-21% faster on a tiny model,
-    # whose speed is the clients' and the API server's; the 10% target is the benchmark's `agree`, not a test)
+    assert check["requests"] == 12 and check["rounds"] == 2 and set(check["ratio"]) >= {"mean_e2el_ms", "request_throughput"}
+    assert all(len(check["per_round"][side]) == 2 for side in ("ours", "vllm_bench_serve"))
+    # the same requests, token for token
     assert check["ratio"]["total_output_tokens"] == 1.0, json.dumps(check)
-    assert all(abs(check["ratio"][k] - 1) <= 0.3 for k in check["agreement_on"]), json.dumps(check)
+    # TPOT as vLLM defines it, (E2EL - TTFT) / (output tokens - 1), so the means add up; and rates agree with counts
+    ours, n = check["ours"], check["output_tokens"]
+    assert abs(ours["mean_ttft_ms"] + ours["mean_tpot_ms"] * (n - 1) - ours["mean_e2el_ms"]) < 0.01 * ours["mean_e2el_ms"]
+    assert abs(ours["output_throughput"] / ours["request_throughput"] - n) < 0.01 * n
+    # timings within a factor 2: catches a unit or clock error, not a 10% disagreement. Under pytest-xdist the
+    # neighbouring test's load lands in one benchmark's window or the other's; the same code measured ours 21%
+    # faster and 40% slower on two runs. The 10% target is the benchmark's `agree`, measured on the default
+    # student in benchmarks/results/mas.json.
+    assert all(0.5 <= check["ratio"][k] <= 2.0 for k in check["agreement_on"]), json.dumps(check)
 
 
 def test_cli_bad_input_is_one_line_exit_2(run_dir, tmp_path):

@@ -65,8 +65,12 @@ def vllm_bench_serve(base_url: str, model: str, tokenizer: str | Path, prompts: 
 
 
 def crosscheck(base_url: str, model: str, tokenizer: str | Path, conversations: list[Conversation],
-               n: int = 16, output_tokens: int = 64, concurrency: int = 1) -> dict[str, Any]:
-    """Both benchmarks on the same prompts; ours / theirs for each compared metric, and whether all agree."""
+               n: int = 16, output_tokens: int = 64, concurrency: int = 1, rounds: int = 2) -> dict[str, Any]:
+    """Both benchmarks on the same prompts, alternating (ours, theirs, theirs, ours, ...) for `rounds` rounds each;
+    the mean of each metric over its rounds, ours / theirs, and whether all agree.
+
+    Alternating cancels a drift in the machine's speed over the check (another process starting, caches
+    filling), which on a 2-core CPU had moved one benchmark's window by 20-40% against the other's."""
     prompts = flat_prompts(conversations, n, output_tokens)
     calls = [Conversation(f"flat-{i}", [ReplayCall("flat", 0, [{"role": "user", "content": p}], k)])
              for i, (p, k) in enumerate(prompts)]
@@ -74,12 +78,29 @@ def crosscheck(base_url: str, model: str, tokenizer: str | Path, conversations: 
     # cache (measured first, ours paid the cold prefills and ran 27% slower than vLLM's on the default student)
     warm = [Conversation(c.conversation_id, [replace(c.calls[0], max_tokens=1)]) for c in calls]
     asyncio.run(replay(base_url, model, warm, concurrency))
-    wall, rows = asyncio.run(replay(base_url, model, calls, concurrency))
-    ours = summarize_replay(wall, rows)
-    theirs = vllm_bench_serve(base_url, model, tokenizer, prompts, concurrency)
+    ours_runs: list[dict[str, Any]] = []
+    their_runs: list[dict[str, Any]] = []
+    for i in range(rounds):
+        for side in (("ours", "theirs") if i % 2 == 0 else ("theirs", "ours")):
+            if side == "ours":
+                wall, rows = asyncio.run(replay(base_url, model, calls, concurrency))
+                ours_runs.append(summarize_replay(wall, rows))
+            else:
+                their_runs.append(vllm_bench_serve(base_url, model, tokenizer, prompts, concurrency))
+    ours, theirs = _mean(ours_runs), _mean(their_runs)
     ratios = {k: round(ours[k] / theirs[k], 4) for k in COMPARED if theirs.get(k)}
-    return {"requests": len(prompts), "output_tokens": output_tokens, "concurrency": concurrency,
-            "ours": {k: ours[k] for k in COMPARED}, "vllm_bench_serve": {k: theirs.get(k) for k in COMPARED},
-            "ratio": ratios, "tolerance": TOLERANCE,
+    return {"requests": len(prompts), "output_tokens": output_tokens, "concurrency": concurrency, "rounds": rounds,
+            "ours": ours, "vllm_bench_serve": theirs, "ratio": ratios, "tolerance": TOLERANCE,
+            "per_round": {"ours": [{k: r.get(k) for k in COMPARED} for r in ours_runs],
+                          "vllm_bench_serve": [{k: r.get(k) for k in COMPARED} for r in their_runs]},
             "agreement_on": list(AGREEMENT),
             "agree": all(k in ratios and abs(ratios[k] - 1) <= TOLERANCE for k in AGREEMENT)}
+
+
+def _mean(runs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Each compared metric's mean over the runs that report it."""
+    out: dict[str, float | None] = {}
+    for k in COMPARED:
+        values = [r[k] for r in runs if r.get(k) is not None]
+        out[k] = round(sum(values) / len(values), 4) if values else None
+    return out
