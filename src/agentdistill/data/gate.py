@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentdistill.domain.rules import Action, RuleContext, check_turn
-from agentdistill.judge.judge import REPLY_TEXT_RULES, Judge
+from agentdistill.judge.judge import Judge
 
 
 class JudgeGate:
@@ -35,13 +35,13 @@ class JudgeGate:
         return history, [], [], entities
 
     def reply_violations(self, episode: dict[str, Any] | None, call: dict[str, Any], reply: str) -> set[str]:
-        """Text rules (R2, R3, R7, R12, R13, R14) this reply breaks in its turn."""
+        """The reply-text rules (`Rule.reply_text`) this reply breaks in its turn."""
         if episode is None or call.get("agent") != "explainer":
             return set()
         history, actions, intents, entities = self._turn_context(episode, call.get("turn", -1))
         ctx = RuleContext(world=self.world, params=self.judge.params, history=history, intents=intents,
                           entities=entities, turn_actions=actions, reply=reply)
-        return {v.rule_id for v in check_turn(self.judge.rules, ctx) if v.rule_id in REPLY_TEXT_RULES}
+        return {v.rule_id for v in check_turn(self.judge.rules, ctx) if v.rule_id in self.judge.reply_text_rules}
 
     def verdict(self, call: dict[str, Any], completion: str, tool_calls: list[dict[str, Any]] | None,
                 episode: dict[str, Any] | None = None) -> dict[str, Any]:

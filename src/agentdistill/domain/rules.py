@@ -50,6 +50,7 @@ class Rule:
     title: str
     scope: str  # "action" (checked before each tool call) or "turn" (after the turn)
     check: Callable[[RuleContext], str | None]  # returns a one-line reason when violated
+    reply_text: bool = False  # about the reply's wording alone: the Explainer alone can break it (judge, DPO gate)
 
 
 @dataclass

@@ -15,8 +15,6 @@ from agentdistill.mas.model_text import ModelTextError, understanding, verdict
 from agentdistill.mas.plan import PlanError, parse_plan
 from agentdistill.types import Backend, ToolCall
 
-REPLY_TEXT_RULES = {"R2", "R3", "R7", "R12", "R13", "R14"}  # rules an explainer alone can break
-
 
 def _norm_args(args: dict[str, Any], free_text: frozenset[str]) -> str:
     return json.dumps({k: v for k, v in args.items() if k not in free_text}, sort_keys=True, default=str)
@@ -28,6 +26,8 @@ class Judge:
         self.policy_version = policy_version or domain.policy_version
         self.rules = domain.rules(self.policy_version)
         self.params = domain.policy_params(self.policy_version)
+        # rules about the reply's wording alone: a reply breaking one makes the Explainer's call wrong
+        self.reply_text_rules = {r.rule_id for r in self.rules if getattr(r, "reply_text", False)}
         self.reference = ScriptedTeacher(domain)
         self.refiner = refiner  # optional LLM judge endpoint for y*
         self._gold_hash: dict[str, str] = {}
@@ -60,7 +60,7 @@ class Judge:
                               turn_actions=turn_actions, reply=turn["reply"])
             found = check_turn(self.rules, ctx)
             violations += [dict(v.to_dict(), turn=turn["turn"]) for v in found]
-            reply_violations[turn["turn"]] = {v.rule_id for v in found if v.rule_id in REPLY_TEXT_RULES}
+            reply_violations[turn["turn"]] = {v.rule_id for v in found if v.rule_id in self.reply_text_rules}
             history += turn_actions
         end_state = world.state_hash() == gold_hash
         replies = "\n".join(t["reply"] for t in ep["turns"]).lower()

@@ -6,12 +6,12 @@ kind does not apply to this call (the teacher then tries another kind or stays c
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import random
 import re
 from collections.abc import Callable
 from typing import Any
+
+from agentdistill.domain import faultkit
 
 FAULT_KINDS: dict[str, tuple[str, ...]] = {
     "understander": ("wrong_entity", "wrong_intent"),
@@ -36,54 +36,21 @@ def reply_facts(text: str) -> set[str]:
     return set(FACT_RE.findall(text or ""))
 
 
-def _shift_time(value: str) -> str:
-    h, m = value.split(":")
-    return f"{(int(h) + 1) % 24:02d}:{m}"
+_IDS: tuple[faultkit.IdRule, ...] = (
+    (r"[A-Z]\d{4}", lambda v, rng: f"A{1001 + (int(v[1:]) - 1001 + rng.randint(1, 300)) % 360}"),
+    (r"TD\d{4}", lambda v, rng: f"TD{int(v[2:]) + 1}"),
+)
+FREE = frozenset({"summary"})
 
 
 def _mutate_value(value: Any, rng: random.Random) -> Any:
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int):
-        return value + rng.choice([-1, 1]) * max(1, abs(value) // 10)
-    if isinstance(value, str):
-        if re.fullmatch(r"\d\d:\d\d", value):
-            return _shift_time(value)
-        if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", value):
-            return f"{value[:11]}{_shift_time(value[11:])}"
-        if re.fullmatch(r"\d{4}-\d\d-\d\d", value):
-            return (dt.date.fromisoformat(value) + dt.timedelta(days=1)).isoformat()
-        if re.fullmatch(r"[A-Z]\d{4}", value):
-            return f"A{1001 + (int(value[1:]) - 1001 + rng.randint(1, 300)) % 360}"
-        if re.fullmatch(r"TD\d{4}", value):
-            return f"TD{int(value[2:]) + 1}"
-        if re.fullmatch(r"\d{4}", value):
-            return f"{(int(value) + 1) % 10000:04d}"
-        return value + "s" if value else "x"
-    if isinstance(value, list) and value:
-        return value[:-1] or [_mutate_value(value[0], rng)]
-    return None
+    return faultkit.mutate_value(value, rng, _IDS)
 
 
 # ----------------------------------------------------------------------------------------- by role
 
 def _understander(kind: str, out: str, rng: random.Random) -> str | None:
-    obj = json.loads(out)
-    if kind == "wrong_entity":
-        keys = [k for k, v in obj["entities"].items() if _mutate_value(v, rng) not in (None, v)]
-        if not keys:
-            return None
-        key = rng.choice(sorted(keys))
-        obj["entities"][key] = _mutate_value(obj["entities"][key], rng)
-    else:
-        swap = [i for i in obj["intents"] if i in RELATED_INTENTS]
-        if not swap:
-            return None
-        obj["intents"] = [RELATED_INTENTS[i] if i == swap[0] else i for i in obj["intents"]]
-    return json.dumps(obj, sort_keys=True)
-
-
-_CALL_LINE = re.compile(r"^(\s*)(\w+ = )?(\w+)\((.*)\)$")
+    return faultkit.wrong_understanding(kind, out, rng, RELATED_INTENTS, _mutate_value)
 
 
 def _planner(kind: str, out: str, rng: random.Random) -> str | None:
@@ -115,19 +82,7 @@ def _planner(kind: str, out: str, rng: random.Random) -> str | None:
             kept.append(ln)
         return "\n".join(kept)
     if kind == "wrong_tool_arguments":
-        candidates = [(i, m) for i, ln in enumerate(lines) if (m := _CALL_LINE.match(ln))
-                      and m.group(3) not in ("reply", "ask") and re.search(r'=(?:"[^"]*"|\d+)', m.group(4))]
-        if not candidates:
-            return None
-        i, _ = rng.choice(candidates)
-        literals = list(re.finditer(r'(\w+)=("[^"]*"|\d+)', lines[i]))
-        lit = rng.choice([m for m in literals if m.group(1) != "summary"] or literals)
-        value = json.loads(lit.group(2))
-        new = _mutate_value(value, rng)
-        if new in (None, value):
-            return None
-        lines[i] = lines[i][:lit.start(2)] + json.dumps(new) + lines[i][lit.end(2):]
-        return "\n".join(lines)
+        return faultkit.wrong_plan_literal(out, rng, _mutate_value, FREE)
     if kind == "missed_rule":
         keep = [ln for ln in lines if "escalate_to_human(" not in ln]
         return "\n".join(keep) if len(keep) < len(lines) else None
@@ -135,21 +90,12 @@ def _planner(kind: str, out: str, rng: random.Random) -> str | None:
 
 
 def _evaluator(kind: str, out: str, rng: random.Random) -> str | None:
-    obj = json.loads(out)
-    if obj["verdict"] == "approve":
-        return json.dumps({"verdict": "reject", "feedback": "the plan may not follow the policy; double-check it"})
-    return json.dumps({"verdict": "approve", "feedback": ""})
+    return faultkit.flipped_verdict(out)
 
 
 def _explainer(kind: str, out: str, rng: random.Random, inp: dict[str, Any]) -> str | None:
     if kind == "sloppy_reply":
-        parts = re.split(r"(?<=[.!?:])\s+|\n", out)
-        with_facts = [p for p in parts if reply_facts(p)]
-        if not with_facts:
-            return None
-        drop = rng.choice(with_facts)
-        text = " ".join(p for p in parts if p is not drop).strip()
-        return text if reply_facts(text) != reply_facts(out) else None
+        return faultkit.sloppy_reply(out, rng, reply_facts)
     prequalified = any(a.get("name") == "prequalify_financing" for a in inp.get("tool_results") or [])
     if prequalified:
         return out + " If you buy this week I can give you a $500 discount on top."
@@ -172,8 +118,4 @@ def inject(role: str, kind: str, output: str, inp: dict[str, Any], rng: random.R
 
 def mutate_tool_call(arguments: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
     """Executor fault: one argument changed to a plausible wrong value."""
-    keys = [k for k, v in arguments.items() if k != "summary" and _mutate_value(v, rng) not in (None, v)]
-    if not keys:
-        return None
-    key = rng.choice(sorted(keys))
-    return {**arguments, key: _mutate_value(arguments[key], rng)}
+    return faultkit.mutate_call_arguments(arguments, rng, _mutate_value, FREE)

@@ -9,52 +9,18 @@ output for that input, so the judge accepts it; `rejected` is the boundary mista
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
+from agentdistill.domain.casebook import CaseBook
 from agentdistill.domain.dealership import DealershipDomain
-from agentdistill.mas.prompts import build_prompts, render_input
 
 OUT = Path(__file__).with_name("hard_negatives.jsonl")
 
 
-class Cases:
+class Cases(CaseBook):
     def __init__(self) -> None:
-        self.domain = DealershipDomain()
-        self.world = self.domain.base_world
-        self.system = build_prompts(self.domain).system
-        self.today = self.domain.today
-        self.cases: list[dict[str, Any]] = []
-
-    def day(self, n: int) -> str:
-        return (dt.date.fromisoformat(self.today) + dt.timedelta(days=n)).isoformat()
-
-    def add(self, agent: str, rule: str, payload: dict[str, Any], chosen: dict[str, Any], rejected: dict[str, Any],
-            note: str, extra: list[dict[str, Any]] | None = None) -> None:
-        payload = {"history": [], "today": self.today, **payload}
-        prompt = [{"role": "system", "content": self.system[agent]}, {"role": "user", "content": render_input(payload)},
-                  *(extra or [])]
-        self.cases.append({"id": f"hn{len(self.cases) + 1:03d}", "agent": agent, "rule": rule, "prompt": prompt,
-                           "chosen": [chosen], "rejected": [rejected], "note": note})
-
-    # ------------------------------------------------------------------------------------ helpers
-    @staticmethod
-    def text(s: str) -> dict[str, Any]:
-        return {"role": "assistant", "content": s}
-
-    @staticmethod
-    def call(name: str, args: dict[str, Any], n: int) -> dict[str, Any]:
-        fn = {"name": name, "arguments": json.dumps(args, sort_keys=True)}
-        return {"role": "assistant", "content": "", "tool_calls": [{"id": f"call_{n}", "type": "function", "function": fn}]}
-
-    def run(self, steps: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """Executor transcript (assistant tool call + tool result) for these calls on a copy of the world."""
-        world, out = self.world.copy(), []
-        for n, (name, args) in enumerate(steps):
-            out += [self.call(name, args, n), {"role": "tool", "tool_call_id": f"call_{n}",
-                                               "content": json.dumps(world.call_tool(name, args), sort_keys=True)}]
-        return out
+        super().__init__(DealershipDomain())
 
     def vehicle(self, location: str, status: str = "available", offset: int = 0) -> dict[str, Any]:
         return self.world.query("SELECT * FROM vehicles WHERE location_id = ? AND status = ? ORDER BY stock_no",
@@ -66,12 +32,6 @@ class Cases:
         return self.world.query(
             "SELECT c.* FROM customers c WHERE (SELECT COUNT(*) FROM bookings b WHERE b.customer_id = c.customer_id "
             "AND b.status = 'active') = ? ORDER BY customer_id", (active,))[offset]
-
-    def next_weekday(self, weekday: int) -> str:
-        for n in range(1, 8):
-            if dt.date.fromisoformat(self.day(n)).weekday() == weekday:
-                return self.day(n)
-        raise AssertionError
 
 
 def planner_window(c: Cases) -> None:
@@ -248,8 +208,7 @@ def main() -> None:
     c = Cases()
     for build in (planner_window, executor_slots, executor_limit, explainer_cases, planner_rules):
         build(c)
-    OUT.write_text("".join(json.dumps(x, ensure_ascii=False, sort_keys=True) + "\n" for x in c.cases), encoding="utf-8")
-    print(f"wrote {len(c.cases)} cases to {OUT}")
+    c.write(OUT)
 
 
 if __name__ == "__main__":

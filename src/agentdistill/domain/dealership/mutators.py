@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any
 
 from agentdistill.data.mutators import MutationInput, Mutator, Output, registrar
+from agentdistill.domain import mutatorkit
 from agentdistill.domain.dealership import faults
 from agentdistill.domain.dealership.policy import POLICY_PARAMS
 
@@ -21,20 +21,6 @@ mutator = registrar(MUTATORS)
 _BOOK_RE = re.compile(
     r'book_test_drive\(customer_id=[^,]+, stock_no="([A-Z]\d{4})", start="(\d{4}-\d\d-\d\d)T(\d\d:\d\d)"\)')
 _START_RE = re.compile(r'(new_start|start)="(\d{4}-\d\d-\d\d)T(\d\d:\d\d)"')
-
-
-def _drop_guard(lines: list[str], head: str) -> list[str]:
-    """Remove the line starting with `head` and the indented block under it."""
-    out, skipping = [], False
-    for ln in lines:
-        if ln.startswith(head):
-            skipping = True
-            continue
-        if skipping and ln.startswith("    "):
-            continue
-        skipping = False
-        out.append(ln)
-    return out
 
 
 def _set_booking_time(plan: str, date: str | None = None, time: str | None = None) -> str:
@@ -61,7 +47,7 @@ def _r1(m: MutationInput) -> Output | None:
     if not cid:
         return None
     lines = [ln for ln in plan.split("\n") if not ln.startswith("v = verify_customer_identity(")]
-    lines = _drop_guard(lines, 'if not v["verified"]:')
+    lines = mutatorkit.drop_guard(lines, 'if not v["verified"]:')
     return "\n".join(lines).replace('v["customer_id"]', json.dumps(cid)), []
 
 
@@ -78,7 +64,7 @@ def _r4(m: MutationInput) -> Output | None:
                              (row[0]["make"],)) or m.world.query(
             "SELECT stock_no FROM vehicles WHERE status != 'available' ORDER BY stock_no")
         plan = plan.replace(f'"{stock}"', f'"{m.rng.choice(alts)["stock_no"]}"')
-    return "\n".join(_drop_guard(plan.split("\n"), 'if veh["status"] != "available":')), []
+    return "\n".join(mutatorkit.drop_guard(plan.split("\n"), 'if veh["status"] != "available":')), []
 
 
 @mutator("r5_closing_time", "planner", "R5", "book at the location's closing time (last start is 30 min earlier)")
@@ -104,7 +90,7 @@ def _r6(m: MutationInput) -> Output | None:
     if "bk = list_bookings(" not in m.text or "book_test_drive(" not in m.text:
         return None
     lines = [ln for ln in m.text.split("\n") if not ln.startswith("bk = list_bookings(")]
-    return "\n".join(_drop_guard(lines, 'if len(bk["bookings"])')), []
+    return "\n".join(mutatorkit.drop_guard(lines, 'if len(bk["bookings"])')), []
 
 
 @mutator("r8_tools_for_off_topic", "planner", "R8", "answer an off-topic request with an inventory search")
@@ -149,13 +135,7 @@ def _r15(m: MutationInput) -> Output | None:
 
 # --------------------------------------------------------------------------------------- explainer
 
-def _reply(m: MutationInput) -> str | None:
-    return m.text if m.text.strip() and m.text != "DONE" else None
-
-
-def _results(m: MutationInput) -> dict[str, dict[str, Any]]:
-    return {a.get("name", ""): ((a.get("result") or {}).get("result") or {}) for a in m.inp.get("tool_results") or []
-            if (a.get("result") or {}).get("ok")}
+_reply, _results = mutatorkit.reply_text, mutatorkit.ok_results
 
 
 @mutator("r2_rate_before_prequal", "explainer", "R2", "quote an APR before the customer is pre-qualified")
@@ -227,24 +207,7 @@ def _r16(m: MutationInput) -> Output | None:
 
 # ---------------------------------------------------------------------------------------- executor
 
-def _one_call(m: MutationInput) -> tuple[str, dict[str, Any], str] | None:
-    if len(m.tool_calls) != 1:
-        return None
-    fn = m.tool_calls[0].get("function") or {}
-    args = fn.get("arguments") or "{}"
-    return fn.get("name", ""), (json.loads(args) if isinstance(args, str) else dict(args)), m.tool_calls[0].get("id", "")
-
-
-def _with_args(name: str, args: dict[str, Any], call_id: str) -> Output:
-    return "", [{"id": call_id, "type": "function",
-                 "function": {"name": name, "arguments": json.dumps(args, sort_keys=True)}}]
-
-
-def _shift(value: str, days: int = 0, hours: int = 0) -> str:
-    if "T" in value:
-        t = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M") + dt.timedelta(days=days, hours=hours)
-        return t.strftime("%Y-%m-%dT%H:%M")
-    return (dt.date.fromisoformat(value) + dt.timedelta(days=days)).isoformat()
+_one_call, _with_args, _shift_first = mutatorkit.one_call, mutatorkit.with_args, mutatorkit.shift_first
 
 
 @mutator("exec_wrong_stock_number", "executor", "args", "a different, existing stock number")
@@ -255,17 +218,6 @@ def _e_stock(m: MutationInput) -> Output | None:
     name, args, cid = got
     stocks = [r["stock_no"] for r in m.world.query("SELECT stock_no FROM vehicles ORDER BY stock_no")]
     args["stock_no"] = m.rng.choice([s for s in stocks if s != args["stock_no"]])
-    return _with_args(name, args, cid)
-
-
-def _shift_first(m: MutationInput, keys: tuple[str, ...], steps: list[int], unit: str) -> Output | None:
-    """The call's first date/time argument among `keys`, moved by a random step of `unit` (days or hours)."""
-    got = _one_call(m)
-    key = next((k for k in keys if got and isinstance(got[1].get(k), str)), None)
-    if not key:
-        return None
-    name, args, cid = got
-    args[key] = _shift(args[key], **{unit: m.rng.choice(steps)})
     return _with_args(name, args, cid)
 
 
@@ -303,17 +255,7 @@ def _e_amount(m: MutationInput) -> Output | None:
     return _with_args(name, args, cid)
 
 
-@mutator("exec_missing_argument", "executor", "args", "a required argument left out")
-def _e_missing(m: MutationInput) -> Output | None:
-    got = _one_call(m)
-    if not got:
-        return None
-    name, args, cid = got
-    keys = sorted(k for k in args if k != "summary")
-    if not keys:
-        return None
-    del args[m.rng.choice(keys)]
-    return _with_args(name, args, cid)
+mutator("exec_missing_argument", "executor", "args", "a required argument left out")(mutatorkit.missing_argument)
 
 
 # --------------------------------------------------------------------------- understander, evaluator

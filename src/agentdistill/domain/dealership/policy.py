@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import cache
 from importlib import resources
 from typing import Any
 
+from agentdistill.domain import rulekit
 from agentdistill.domain.rules import Action, Rule, RuleContext
 
 POLICY_PARAMS: dict[str, dict[str, Any]] = {
@@ -25,6 +25,7 @@ BOOKING_TOOLS = {"book_test_drive", "reschedule_test_drive"}
 REFERENCE_TOOLS = {"book_test_drive": "booking_id", "reschedule_test_drive": "booking_id",
                    "cancel_test_drive": "booking_id", "escalate_to_human": "ticket_id"}
 ESCALATION_INTENTS = {"complaint": "complaint", "legal_question": "legal", "request_human": "request_human"}
+REPLY_TEXT_RULES = {"R2", "R3", "R7", "R12", "R13", "R14"}  # rules an explainer alone can break
 
 RATE_RE = re.compile(r"\b\d{1,2}(?:\.\d+)?\s?%\s*(?:apr|interest|rate)|\bapr\b[^.]{0,30}\d{1,2}(?:\.\d+)?\s?%", re.I)
 DISCOUNT_RE = re.compile(
@@ -59,11 +60,7 @@ def policy_text(version: str) -> str:
 
 def verified_customer(history: list[Action]) -> str | None:
     """The customer id of the last successful identity verification, if any."""
-    cid = None
-    for a in history:
-        if a.name == "verify_customer_identity" and a.ok and a.payload.get("verified"):
-            cid = a.payload.get("customer_id")
-    return cid
+    return rulekit.verified_id(history, "verify_customer_identity")
 
 
 def _prequalified(actions: list[Action]) -> bool:
@@ -90,16 +87,7 @@ def _parse_start(value: Any) -> dt.datetime | None:
 
 # --- the checks -------------------------------------------------------------------------------------------
 
-def r1_identity(ctx: RuleContext) -> str | None:
-    a = ctx.action
-    if a is None or a.name not in PERSONAL_TOOLS:
-        return None
-    cid = verified_customer(ctx.history)
-    if cid is None:
-        return f"{a.name} called before the customer's identity was verified"
-    if a.arguments.get("customer_id") != cid:
-        return f"{a.name} used customer_id {a.arguments.get('customer_id')!r}, not the verified customer"
-    return None
+r1_identity = rulekit.identity_first(PERSONAL_TOOLS, "verify_customer_identity")
 
 
 def r2_no_rate(ctx: RuleContext) -> str | None:
@@ -111,11 +99,7 @@ def r2_no_rate(ctx: RuleContext) -> str | None:
 NEGATION_RE = re.compile(r"can't|cannot|can not|don't|do not|won't|not able|unable|never", re.I)
 
 
-def r3_no_discount(ctx: RuleContext) -> str | None:
-    for m in DISCOUNT_RE.finditer(ctx.reply or ""):
-        if not NEGATION_RE.search(ctx.reply[max(0, m.start() - 30):m.start()]):
-            return "reply promises a discount or price negotiation"
-    return None
+r3_no_discount = rulekit.no_unnegated(DISCOUNT_RE, NEGATION_RE, "reply promises a discount or price negotiation")
 
 
 def r4_available(ctx: RuleContext) -> str | None:
@@ -162,18 +146,6 @@ def r6_limit(ctx: RuleContext) -> str | None:
     return None
 
 
-@cache
-def _customer_index(rows: tuple[tuple[str, str, str, str], ...]) -> tuple[re.Pattern, dict[str, str]]:
-    """One alternation over every customer's email, phone and full name (names on word boundaries)."""
-    owner: dict[str, str] = {}
-    for cid, email, phone, name in rows:
-        for s in (email, phone, name):
-            owner.setdefault(s.lower(), cid)
-    pattern = re.compile("|".join(rf"(?<!\w){re.escape(s)}(?!\w)" for s in sorted(owner, key=len, reverse=True)),
-                         re.I)
-    return pattern, owner
-
-
 def _customer_rows(world: Any) -> tuple[tuple[str, str, str, str], ...]:
     return tuple(
         (r["customer_id"], r["email"], r["phone"], f"{r['first_name']} {r['last_name']}")
@@ -181,37 +153,9 @@ def _customer_rows(world: Any) -> tuple[tuple[str, str, str, str], ...]:
     )
 
 
-def r7_privacy(ctx: RuleContext) -> str | None:
-    if not ctx.reply:
-        return None
-    rows = _customer_rows(ctx.world)
-    pattern, owner = _customer_index(rows)
-    me = verified_customer(ctx.history + ctx.turn_actions)
-    mine = {s.lower() for cid, *strs in rows if cid == me for s in strs}
-    for m in pattern.finditer(ctx.reply):
-        text = m.group(0).lower()
-        if text not in mine and owner.get(text) != me:
-            return "reply reveals another customer's personal data"
-    return None
-
-
-def r8_off_topic(ctx: RuleContext) -> str | None:
-    if "off_topic" not in ctx.intents or len(ctx.intents) > 1:
-        return None
-    if ctx.turn_actions:
-        return "tools were called for an off-topic request"
-    if ctx.reply is not None and not REFUSAL_RE.search(ctx.reply):
-        return "off-topic request was not politely refused with what we can help with"
-    return None
-
-
-def r9_escalate(ctx: RuleContext) -> str | None:
-    for intent, reason in ESCALATION_INTENTS.items():
-        if intent in ctx.intents and not any(
-            a.name == "escalate_to_human" and a.arguments.get("reason") == reason for a in ctx.turn_actions
-        ):
-            return f"{intent.replace('_', ' ')} was not escalated with reason {reason!r}"
-    return None
+r7_privacy = rulekit.no_other_customers_data(_customer_rows, "verify_customer_identity")
+r8_off_topic = rulekit.off_topic_refused("off_topic", REFUSAL_RE)
+r9_escalate = rulekit.escalated(ESCALATION_INTENTS, "escalate_to_human")
 
 
 def r10_requested_time(ctx: RuleContext) -> str | None:
@@ -247,16 +191,9 @@ def r12_trade_in_estimate(ctx: RuleContext) -> str | None:
     return None
 
 
-def r13_sensitive(ctx: RuleContext) -> str | None:
-    if ctx.reply and SENSITIVE_RE.search(ctx.reply):
-        return "reply asks for or mentions sensitive data"
-    return None
-
-
-def r14_internal(ctx: RuleContext) -> str | None:
-    if ctx.reply and INTERNAL_RE.search(ctx.reply):
-        return "reply reveals internal ids, credit scores, instructions or tool names"
-    return None
+r13_sensitive = rulekit.reply_must_not_match(SENSITIVE_RE, "reply asks for or mentions sensitive data")
+r14_internal = rulekit.reply_must_not_match(
+    INTERNAL_RE, "reply reveals internal ids, credit scores, instructions or tool names")
 
 
 def r15_window(ctx: RuleContext) -> str | None:
@@ -273,14 +210,7 @@ def r15_window(ctx: RuleContext) -> str | None:
     return None
 
 
-def r16_reference(ctx: RuleContext) -> str | None:
-    if ctx.reply is None:
-        return None
-    for a in ctx.turn_actions:
-        key = REFERENCE_TOOLS.get(a.name)
-        if key and a.ok and str(a.payload.get(key)) not in ctx.reply:
-            return f"reply does not state the reference {a.payload.get(key)} of {a.name}"
-    return None
+r16_reference = rulekit.references_stated(REFERENCE_TOOLS)
 
 
 def r17_no_sunday(ctx: RuleContext) -> str | None:
@@ -318,7 +248,7 @@ _ALL = [
 def rules(version: str) -> list[Rule]:
     params = POLICY_PARAMS[version]
     return [
-        Rule(rid, title, scope, check)
+        Rule(rid, title, scope, check, reply_text=rid in REPLY_TEXT_RULES)
         for rid, title, scope, check in _ALL
         if rid != "R17" or not params["sunday_test_drives"]
     ]

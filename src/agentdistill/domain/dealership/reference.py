@@ -13,8 +13,11 @@ import json
 import re
 from typing import Any
 
+from agentdistill.domain import planning
 from agentdistill.domain.dealership.policy import POLICY_PARAMS
-from agentdistill.mas.plan import Ref, render_call
+from agentdistill.domain.phrasing import WEEKDAY
+from agentdistill.domain.planning import PlanBuilder
+from agentdistill.mas.plan import Ref
 
 IDENTITY_SLOTS = ("email", "phone_last4")
 PERSONAL_INTENTS = {"book_test_drive", "reschedule_test_drive", "cancel_test_drive", "list_bookings",
@@ -39,7 +42,6 @@ SLOT_PHRASES = {
     "email": "the email address on file", "phone_last4": "the last four digits of your phone number",
 }
 ESCALATION_REASONS = {"complaint": "complaint", "legal_question": "legal", "request_human": "request_human"}
-WEEKDAY = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FALLBACK_REPLY = "I'm sorry, something went wrong on my side. Could you rephrase or try again?"
 
 
@@ -63,23 +65,13 @@ def session_facts(history: list[dict[str, Any]]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------- understander
 
 def understand(inp: dict[str, Any], oracle: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    utterance = inp.get("utterance", "")
-    gold = oracle.get(utterance.strip())
-    reading = dict(gold) if gold is not None else keyword_reading(utterance)
-    intents = list(reading.get("intents") or ["off_topic"])
-    entities = dict(reading.get("entities") or {})
-    known = {**(inp.get("known_entities") or {}), **entities}
-    verified = bool((inp.get("session") or {}).get("verified"))
-    missing: list[str] = []
-    for intent in intents:
-        for slot in INTENT_SLOTS.get(intent, ()):
-            if slot == "booking_id" and (inp.get("session") or {}).get("last_booking_id"):
-                continue
-            if slot not in known and slot not in missing:
-                missing.append(slot)
-        if intent in PERSONAL_INTENTS and not verified:
-            missing += [s for s in IDENTITY_SLOTS if s not in known and s not in missing]
-    return {"intents": intents, "entities": entities, "missing": missing}
+    return planning.understand(inp, oracle, keyword_reading, INTENT_SLOTS, PERSONAL_INTENTS, IDENTITY_SLOTS,
+                               "off_topic", satisfied=_booking_known)
+
+
+def _booking_known(slot: str, session: dict[str, Any]) -> bool:
+    """A reschedule right after a booking needs no booking id: the session holds the one just made."""
+    return slot == "booking_id" and bool(session.get("last_booking_id"))
 
 
 _KEYWORDS = [
@@ -121,22 +113,6 @@ def keyword_reading(text: str) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------------- planner
 
-class _Plan:
-    """Builds plan source line by line."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def call(self, name: str, target: str | None = None, indent: int = 0, **args: Any) -> None:
-        self.lines.append("    " * indent + render_call(name, args, target))
-
-    def raw(self, line: str, indent: int = 0) -> None:
-        self.lines.append("    " * indent + line)
-
-    def source(self) -> str:
-        return "\n".join(self.lines)
-
-
 def _in_window(date: str, today: str, params: dict[str, Any]) -> bool:
     try:
         d = dt.date.fromisoformat(date)
@@ -157,10 +133,10 @@ def plan(inp: dict[str, Any], policy_version: str) -> str:
     said = und.get("entities") or {}  # this turn's words: searches use only these, never stale filters
     session = inp.get("session") or {}
     today = inp.get("today", "")
-    p = _Plan()
+    p = PlanBuilder()
     topics: list[str] = []
 
-    def customer(p: _Plan) -> Any:
+    def customer(p: PlanBuilder) -> Any:
         """Customer id: from an earlier verification, or a verify call guarded by an early reply."""
         if session.get("verified"):
             return session.get("customer_id")
@@ -276,23 +252,9 @@ def plan(inp: dict[str, Any], policy_version: str) -> str:
 
 def evaluate(inp: dict[str, Any], policy_version: str) -> dict[str, Any]:
     """Approve the plan iff it implies the same calls as the reference plan for the same context."""
-    from agentdistill.mas.plan import PlanError, implied_calls, parse_plan, terminal_calls
+    from agentdistill.domain.dealership.tools import TOOLS
 
-    reference = plan(inp, policy_version)
-    try:
-        from agentdistill.domain.dealership.tools import TOOLS
-
-        got = parse_plan(inp.get("plan", ""), frozenset(TOOLS))
-        want = parse_plan(reference, frozenset(TOOLS))
-    except PlanError as exc:
-        return {"verdict": "reject", "feedback": f"the plan does not parse: {exc}"}
-    if plan_signature(got) == plan_signature(want):
-        return {"verdict": "approve", "feedback": ""}
-    want_calls = ", ".join(c.name for c in implied_calls(want)) or "no tool calls"
-    terminal = terminal_calls(want)[-1].arguments.get("topics") if terminal_calls(want) else None
-    return {"verdict": "reject",
-            "feedback": f"the plan does not follow the policy for this request; expected calls: {want_calls}; "
-                        f"final reply topics: {terminal}"}
+    return planning.evaluate_by_reference(inp, plan(inp, policy_version), frozenset(TOOLS), FREE_TEXT_ARGS)
 
 
 FREE_TEXT_ARGS = frozenset({"summary"})
@@ -300,14 +262,7 @@ FREE_TEXT_ARGS = frozenset({"summary"})
 
 def plan_signature(plan_obj: Any) -> list[tuple]:
     """What makes two plans equivalent: the calls they imply (free text ignored) and their terminals."""
-    from agentdistill.mas.plan import implied_calls, terminal_calls
-
-    def norm(args: dict[str, Any]) -> str:
-        return json.dumps({k: repr(v) for k, v in args.items() if k not in FREE_TEXT_ARGS}, sort_keys=True)
-
-    return [(c.name, norm(c.arguments), c.conditional) for c in implied_calls(plan_obj)] + [
-        (t.name, norm(t.arguments)) for t in terminal_calls(plan_obj)
-    ]
+    return planning.plan_signature(plan_obj, FREE_TEXT_ARGS)
 
 
 # ------------------------------------------------------------------------------------------ explainer

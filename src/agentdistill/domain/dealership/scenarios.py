@@ -16,30 +16,21 @@ from agentdistill.domain.base import Scenario, ScenarioType, UserTurn
 from agentdistill.domain.dealership.phrasing import Phraser
 from agentdistill.domain.dealership.reference import money
 from agentdistill.domain.dealership.world import DealershipWorld
+from agentdistill.domain.scripting import ScriptBuilder
 from agentdistill.errors import UserError
 
 PERSONAS = ("busy parent", "first-time buyer", "retiree", "student", "small-business owner", "commuter",
             "car enthusiast", "recent graduate")
 
 
-class Gen:
-    """What a scenario generator works with: the base world (read-only), a seeded rng, shared picks and the
-    split's phrasing (domain/dealership/phrasing.py)."""
+class Gen(ScriptBuilder):
+    """What a scenario generator works with (domain/scripting.py), with the dealership's picks and the split's
+    phrasing (domain/dealership/phrasing.py)."""
 
     def __init__(self, world: DealershipWorld, rng: random.Random, split: str = "train"):
-        self.world, self.rng = world, rng
-        self.phrase = Phraser(rng, split, world.today)
-        self.templates: list[str] = []  # template ids of the turn being written
-        self.replay = world.copy()  # gold actions run here, in order, to learn their results
-        self.turns: list[UserTurn] = []
-        self.gold: list[dict[str, Any]] = []
-        self.required: list[str] = []
-        self.verified = False
+        super().__init__(world, rng, Phraser(rng, split, world.today))
 
     # --- picks ---------------------------------------------------------------------------------------
-    def q(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-        return self.world.query(sql, params)
-
     def customer(self, active: int = 0) -> dict[str, Any]:
         rows = self.q(
             "SELECT c.* FROM customers c WHERE (SELECT COUNT(*) FROM bookings b WHERE b.customer_id = c.customer_id"
@@ -72,49 +63,11 @@ class Gen:
         raise RuntimeError(f"no free slot for {stock_no}")
 
     # --- phrasing ------------------------------------------------------------------------------------
-    def say(self, key: str, **fields: Any) -> str:
-        text, template = self.phrase.say(key, **fields)
-        self.templates.append(template)
-        return text
-
-    def say_date(self, date: str) -> str:
-        return self.phrase.date(date)
-
-    def say_time(self, time: str) -> str:
-        return self.phrase.time(time)
-
     def say_identity(self, c: dict[str, Any], last4: str | None = None) -> str:
         return self.say("identity", email=c["email"], last4=last4 or c["phone_last4"])
 
-    # --- building ------------------------------------------------------------------------------------
-    def user(self, text: str, intents: list[str], when: str = "always", **entities: Any) -> None:
-        self.turns.append(UserTurn(text=text, intents=intents, entities=entities, when=when,
-                                   templates=self.templates))
-        self.templates = []
-
-    def act(self, name: str, **arguments: Any) -> dict[str, Any]:
-        """A gold mutating action: recorded, and replayed so that later turns can refer to its result."""
-        self.gold.append({"name": name, "arguments": arguments})
-        res = self.replay.call_tool(name, arguments)
-        if not res["ok"]:
-            raise RuntimeError(f"gold action {name} failed: {res['error']}")
-        return res["result"]
-
-    def look(self, name: str, **arguments: Any) -> dict[str, Any]:
-        """A read-only call on the replay world, to know what the replies must contain."""
-        res = self.replay.call_tool(name, arguments)
-        if not res["ok"]:
-            raise RuntimeError(f"lookup {name} failed: {res['error']}")
-        return res["result"]
-
-    def need(self, *strings: Any) -> None:
-        self.required += [str(s) for s in strings]
-
     def identity_entities(self, c: dict[str, Any], last4: str | None = None) -> dict[str, Any]:
         return {"email": c["email"], "phone_last4": last4 or c["phone_last4"]}
-
-    def bye(self) -> None:
-        self.user(self.say("bye"), ["goodbye"])
 
 
 # ------------------------------------------------------------------------------------------ segments

@@ -1,145 +1,23 @@
-"""The 15 dealership tools: OpenAI JSON schemas, a small schema validator, and the implementations.
+"""The 15 dealership tools: OpenAI JSON schemas and the implementations (validation: domain/toolkit.py).
 
-Each implementation is `fn(world, **validated_args) -> dict` and signals failure by raising `ToolFailure`,
-which `DealershipWorld.call_tool` turns into `{"ok": False, "error": {...}}`. Tools enforce data integrity
-only (existence, formats, no double-booking of one vehicle at one start); business policy lives elsewhere.
+Each implementation is `fn(world, **validated_args) -> dict` and signals failure by raising `ToolFailure`
+(domain/toolkit.py), which `DealershipWorld.call_tool` turns into `{"ok": False, "error": {...}}`. Tools enforce
+data integrity only (existence, formats, no double-booking of one vehicle at one start); business policy lives
+elsewhere.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 from agentdistill.domain.base import ToolSpec
+from agentdistill.domain.toolkit import Toolbox, ToolFailure, bad, integer, obj, show, string
 
 from .world import BODY_TYPES, slot_starts
 
-
-class ToolFailure(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-# ------------------------------------------------------------------------------------------- validation
-
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-}
-
-
-def _bad(message: str) -> ToolFailure:
-    return ToolFailure("invalid_arguments", message)
-
-
-def _check_value(field: str, schema: dict[str, Any], value: Any) -> None:
-    typ = schema.get("type")
-    if typ and not _TYPES[typ](value):
-        raise _bad(f"Argument '{field}' must be of type {typ}, got {type(value).__name__}.")
-    if "enum" in schema and value not in schema["enum"]:
-        allowed = ", ".join(map(str, schema["enum"]))
-        raise _bad(f"Argument '{field}' must be one of [{allowed}], got {_show(value)}.")
-    if typ in ("integer", "number"):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise _bad(f"Argument '{field}' must be >= {schema['minimum']}, got {value}.")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise _bad(f"Argument '{field}' must be <= {schema['maximum']}, got {value}.")
-    if typ == "string":
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            raise _bad(f"Argument '{field}' must have at least {schema['minLength']} character(s).")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            raise _bad(f"Argument '{field}' must have at most {schema['maxLength']} characters.")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            raise _bad(f"Argument '{field}' has an invalid format: {_show(value)}.")
-        fmt = schema.get("format")
-        if fmt == "date":
-            if not _DATE_RE.match(value) or not _parses(value, "%Y-%m-%d"):
-                raise _bad(f"Argument '{field}' must be a date 'YYYY-MM-DD', got {_show(value)}.")
-        elif fmt == "date-time" and (not _DATETIME_RE.match(value) or not _parses(value, "%Y-%m-%dT%H:%M")):
-            raise _bad(f"Argument '{field}' must be a local date-time 'YYYY-MM-DDTHH:MM', got {_show(value)}.")
-    if typ == "array":
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            raise _bad(f"Argument '{field}' needs at least {schema['minItems']} items.")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise _bad(f"Argument '{field}' allows at most {schema['maxItems']} items.")
-        for i, item in enumerate(value):
-            _check_value(f"{field}[{i}]", schema.get("items", {}), item)
-        if schema.get("uniqueItems") and len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
-            raise _bad(f"Argument '{field}' must not contain duplicates.")
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _parses(value: str, fmt: str) -> bool:
-    try:
-        dt.datetime.strptime(value, fmt)
-        return True
-    except ValueError:
-        return False
-
-
-def validate_arguments(schema: dict[str, Any], arguments: Any) -> dict[str, Any]:
-    """Check `arguments` against a tool's parameter schema; return them with defaults filled in.
-
-    A JSON string is parsed first. An optional argument given as null counts as omitted.
-    """
-    if arguments is None:
-        arguments = {}
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            raise _bad("Arguments are not valid JSON.") from None
-    if not isinstance(arguments, dict):
-        raise _bad("Arguments must be a JSON object.")
-    props: dict[str, Any] = schema.get("properties", {})
-    required = schema.get("required", [])
-    for key in arguments:
-        if key not in props:
-            raise _bad(f"Unknown argument '{key}'.")
-    out: dict[str, Any] = {}
-    for key in required:
-        if arguments.get(key) is None:
-            raise _bad(f"Missing required argument '{key}'.")
-    for key, sub in props.items():
-        value = arguments.get(key)
-        if value is None:
-            if "default" in sub:
-                out[key] = sub["default"]
-            continue
-        _check_value(key, sub, value)
-        out[key] = value
-    return out
-
-
-# ------------------------------------------------------------------------------------------- helpers
-
-
-def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required or [],
-            "additionalProperties": False}
-
-
-def _s(desc: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "string", "description": desc, **kw}
-
-
-def _i(desc: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "integer", "description": desc, **kw}
+_bad, _show, _obj, _s, _i = bad, show, obj, string, integer
 
 
 STOCK_NO = _s("Dealer stock number of the vehicle, e.g. 'A1042'.", minLength=1, maxLength=20)
@@ -508,11 +386,7 @@ _SPECS: list[tuple[ToolSpec, Callable[..., dict[str, Any]]]] = [
              ["reason", "summary"]), mutates=True), escalate_to_human),
 ]
 
-TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec, _ in _SPECS}
-IMPLS: dict[str, Callable[..., dict[str, Any]]] = {spec.name: fn for spec, fn in _SPECS}
-
-
-def run_tool(world: Any, name: str, arguments: Any) -> dict[str, Any]:
-    """Validate and run one tool; raises ToolFailure on bad arguments or integrity errors."""
-    args = validate_arguments(TOOLS[name].parameters, arguments)
-    return IMPLS[name](world, **args)
+TOOLBOX = Toolbox(_SPECS)
+TOOLS: dict[str, ToolSpec] = TOOLBOX.specs
+IMPLS: dict[str, Callable[..., dict[str, Any]]] = TOOLBOX.impls
+run_tool = TOOLBOX.run

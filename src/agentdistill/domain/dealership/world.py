@@ -8,13 +8,15 @@ here: tools only guard data integrity.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import random
 import sqlite3
 from typing import Any
+
+from agentdistill.domain.sqlworld import SqliteWorld, connect
+from agentdistill.domain.toolkit import Toolbox
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -152,16 +154,6 @@ N_VEHICLES = 360
 N_CUSTOMERS = 200
 
 
-def _dict_factory(cursor: sqlite3.Cursor, row: tuple) -> dict[str, Any]:
-    return {col[0]: row[i] for i, col in enumerate(cursor.description)}
-
-
-def _connect() -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:", check_same_thread=False)
-    conn.row_factory = _dict_factory
-    return conn
-
-
 def slot_starts(hours: list[str] | tuple[str, str] | None, duration_min: int = 30) -> list[str]:
     """All 'HH:MM' starts every 30 minutes from opening until close - duration."""
     if not hours:
@@ -189,13 +181,11 @@ def _round_price(x: float) -> int:
     return max(1995, round(x / 100.0) * 100 - 5)
 
 
-class DealershipWorld:
+class DealershipWorld(SqliteWorld):
     """In-memory SQLite dealership. Build with `generate(seed)`, fork per conversation with `copy()`."""
 
     def __init__(self, conn: sqlite3.Connection, today: str, seed: int | None = None):
-        self.conn = conn
-        self.today = today
-        self.seed = seed
+        super().__init__(conn, today, seed)
         self._hours = {r["location_id"]: json.loads(r["hours"])
                        for r in conn.execute("SELECT location_id, hours FROM locations")}
 
@@ -205,7 +195,7 @@ class DealershipWorld:
     def generate(cls, seed: int = 0, today: str = "2026-12-01") -> DealershipWorld:
         rng = random.Random(seed)
         today_d = dt.date.fromisoformat(today)
-        conn = _connect()
+        conn = connect()
         conn.executescript(SCHEMA)
         conn.executemany("INSERT INTO locations VALUES (?,?,?,?,?,?)",
                          [(*loc[:5], json.dumps(loc[5])) for loc in LOCATIONS])
@@ -349,25 +339,10 @@ class DealershipWorld:
 
     # ------------------------------------------------------------------------------------------ world API
 
-    def copy(self) -> DealershipWorld:
-        conn = _connect()
-        self.conn.backup(conn)
-        return DealershipWorld(conn, self.today, self.seed)
+    def toolbox(self) -> Toolbox:
+        from .tools import TOOLBOX
 
-    def call_tool(self, name: str, arguments: Any) -> dict[str, Any]:
-        from .tools import TOOLS, ToolFailure, run_tool
-
-        try:
-            if not isinstance(name, str) or name not in TOOLS:
-                return _err("unknown_tool", f"No tool named {repr(name)[:40]}.")
-            return {"ok": True, "result": run_tool(self, name, arguments)}
-        except ToolFailure as e:
-            self.conn.rollback()
-            return _err(e.code, e.message)
-        except Exception as e:  # noqa: BLE001 - tools never raise
-            with contextlib.suppress(Exception):
-                self.conn.rollback()
-            return _err("internal_error", f"Internal error in {name}: {type(e).__name__}.")
+        return TOOLBOX
 
     def state_hash(self) -> str:
         parts = {
@@ -381,23 +356,6 @@ class DealershipWorld:
                                for r in self.conn.execute("SELECT stock_no, status FROM vehicles")),
         }
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-    def dump_hash(self) -> str:
-        """sha256 of the full SQL dump (every table, every column)."""
-        self.conn.row_factory = None  # iterdump needs plain tuples
-        try:
-            return hashlib.sha256("\n".join(self.conn.iterdump()).encode()).hexdigest()
-        finally:
-            self.conn.row_factory = _dict_factory
-
-    def query(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-        if not isinstance(sql, str) or not sql.lstrip().lower().startswith("select"):
-            raise ValueError("query() accepts only SELECT statements.")
-        self.conn.execute("PRAGMA query_only = ON")
-        try:
-            return self.conn.execute(sql, params).fetchall()
-        finally:
-            self.conn.execute("PRAGMA query_only = OFF")
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -420,21 +378,10 @@ class DealershipWorld:
         return {
             "today": self.today,
             "seed": self.seed,
-            "tables": {t: self.conn.execute(f"SELECT COUNT(*) AS n FROM {t}").fetchone()["n"] for t in TABLES},
+            "tables": {t: self.count(t) for t in TABLES},
             "vehicles_by_make": group("make"),
             "vehicles_by_status": group("status"),
             "vehicles_by_location": group("location_id"),
             "active_bookings": self.conn.execute(
                 "SELECT COUNT(*) AS n FROM bookings WHERE status='active'").fetchone()["n"],
         }
-
-    def next_id(self, table: str, column: str, prefix: str) -> str:
-        """Next sequential id (e.g. TD1047) after the largest existing one with that prefix."""
-        row = self.conn.execute(
-            f"SELECT MAX(CAST(SUBSTR({column}, ?) AS INTEGER)) AS m FROM {table} WHERE {column} LIKE ?",
-            (len(prefix) + 1, prefix + "%")).fetchone()
-        return f"{prefix}{max(1000, row['m'] or 0) + 1}"
-
-
-def _err(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
