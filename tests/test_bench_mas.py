@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +137,7 @@ def test_ladder_rungs_on_vllm_replay_the_same_conversations_and_resume(run_dir, 
 
     student = build_tiny_model(tmp_path / "student")
     out = tmp_path / "ladder.json"
-    kwargs = dict(student=student, conversations=2, max_turns=1, concurrency=2, max_model_len=2048,
+    kwargs = dict(student=student, conversations=2, max_turns=1, concurrency=2, sweep=[1], max_model_len=2048,
                   enforce_eager=True, port=free_port(), out=out, max_output_tokens=16)
     result = run_ladder(run_dir, rungs=["1", "4", "6", "s1"], **kwargs)
     rungs = result["rungs"]
@@ -155,6 +156,27 @@ def test_ladder_rungs_on_vllm_replay_the_same_conversations_and_resume(run_dir, 
     assert result["ratios"]["1"]["qps_vs_1"] == 1.0
     again = run_ladder(run_dir, rungs=["1", "s1"], **kwargs)  # finished rungs are kept, not rerun
     assert again["rungs"]["1"] == rungs["1"] and again["rungs"]["s1"] == rungs["s1"]
+    assert set(rungs["1"]["runs"]) == {"1", "2"} and set(rungs["s1"]["runs"]) == {"2"}  # the sweep: main ladder
+
+    # the report of a run with a ladder: its table, the W8A8 rung's reason, and every plot rendered in Chromium
+    from browser import screenshot_report
+
+    from agentdistill.report import build_report
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "bench").mkdir(exist_ok=True)
+    shutil.copy(out, run / "bench" / "ladder.json")
+    report = build_report(run)
+    assert report["sections"]["Attribution ladder"] and report["sections"]["Per-role latency profile"]
+    markdown = Path(report["markdown"]).read_text()
+    assert "| 6 | + W8A8" in markdown and "no int8 checkpoint" in markdown
+    plots = screenshot_report(Path(report["html"]), tmp_path / "report.png")
+    alts = {p["alt"] for p in plots}
+    assert {"Turns/s and P90 turn latency per rung", "Mean time to first token and decode time per role",
+            "P90 turn latency against turns/s as concurrency grows, per rung"} <= alts
+    assert all(p["complete"] and p["natural"] > 0 and p["height"] > 50 for p in plots), plots
+    assert (tmp_path / "report.png").stat().st_size > 20_000
 
 
 def test_cli_ladder_unknown_rung_is_one_line_exit_2(run_dir, tmp_path):

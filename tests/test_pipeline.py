@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from browser import screenshot_report
 from cli_runner import run_cli
 
 
@@ -49,6 +50,20 @@ def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     assert {"train", "heldout", "heldout_phrasing", "stress"} <= set(report["runs"])
     assert report["runs"]["train"]["calls_per_conversation"]["mean"] > 0
     assert (out / "eval" / "conversation_lengths.png").is_file() and "| train |" in report["markdown"]
+    # the run ends with its report: every section present, the gate decided on held-out and stress, and every
+    # plot rendered in headless Chromium
+    assert "open the report:" in res.stdout
+    html = out / "report" / "report.html"
+    markdown = (out / "report" / "report.md").read_text()
+    for title in ("Data", "Training curves", "Quality", "Promotion gate", "Budget curve", "Drafter acceptance",
+                  "Calibration and W8A8", "Attribution ladder", "Per-role latency profile"):
+        assert f"## {title}" in markdown, title
+    assert "Verdict: dpo " in markdown and "| heldout | 1 |" in markdown and "| stress | 1 |" in markdown
+    assert "Not run: not measured (agentdistill bench ladder" in markdown
+    plots = screenshot_report(html, tmp_path / "report.png")
+    assert {p["alt"] for p in plots} >= {"Training loss per logged step, one line per stage",
+                                         "Conversation lengths: the training mix beside the suites it is judged on"}
+    assert all(p["complete"] and p["natural"] > 0 and p["height"] > 50 for p in plots), plots
 
     # `--ablation` on the finished run: only SFT+DPO without CPT train; nothing finished is redone
     sft_summary = out / "models" / "sft" / "train_summary.json"

@@ -290,9 +290,9 @@ def test_unwritable_output_dir(tmp_path: Path):
     assert blocker.read_text() == "x"
 
 
-@pytest.mark.parametrize("stage", ["report"])
-def test_not_built_stage(stage: str):
-    assert_one_line_error(run_cli(stage), stage, "not built")
+def test_report_on_a_missing_run_is_one_line_exit_2(tmp_path: Path):
+    assert_one_line_error(run_cli("report", tmp_path / "nowhere"), "no run directory")
+    assert_one_line_error(run_cli("gate", tmp_path), "not decided")
 
 
 def test_unknown_preset(tmp_path: Path):

@@ -24,22 +24,6 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (results as JSON)
 app.add_typer(bench_app, name="bench")
 console = Console()
 
-PLANNED = {
-    "report": "HTML report with plots",
-}
-
-
-def _not_built(stage: str) -> None:
-    raise UserError(f"'{stage}' is not built yet ({PLANNED[stage]}); see 'agentdistill --help' for what is")
-
-
-for _stage in PLANNED:
-    def _cmd(ctx: typer.Context, stage: str = _stage) -> None:
-        _not_built(stage)
-
-    app.command(name=_stage, help=f"[not built yet] {PLANNED[_stage]}", context_settings={
-        "allow_extra_args": True, "ignore_unknown_options": True})(_cmd)
-
 
 def _sim_config(config: Path | None, overrides: dict[str, Any]) -> Any:
     from agentdistill.config import SimulateConfig, build, load_yaml
@@ -406,7 +390,8 @@ def bench_mas(
     tokenizer: Annotated[Path | None, typer.Option(help="Tokenizer for the cross-check (default --model).")]
     = None,
     port: Annotated[int, typer.Option(help="Port for a server started here.")] = 8012,
-    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/mas.json"),
+    out: Annotated[Path | None, typer.Option(help="Where the JSON result goes (default RUN/bench/mas.json, which "
+                                                  "the report reads).")] = None,
     enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="Skip torch.compile: faster starts, "
                                                                          "slower decoding (smoke runs).")] = False,
 ) -> None:
@@ -441,7 +426,8 @@ def bench_ladder(
     dtype: Annotated[str, typer.Option(help="vLLM --dtype for every rung (auto: bf16 where the CPU has bf16 "
                                             "units, else float32).")] = "auto",
     port: Annotated[int, typer.Option(help="Port the servers take one after another.")] = 8013,
-    out: Annotated[Path, typer.Option(help="Where the JSON result goes.")] = Path("benchmarks/results/ladder.json"),
+    out: Annotated[Path | None, typer.Option(help="Where the JSON result goes (default RUN/bench/ladder.json, which "
+                                                  "the report reads; resumed per rung).")] = None,
     enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="Skip torch.compile: faster starts, "
                                                                          "slower decoding (smoke runs).")] = False,
 ) -> None:
@@ -710,6 +696,45 @@ def run(
     print(result["comparison"]["markdown"])
     console.print(f"timings (s): {json.dumps(result['timings_s'])}")
     console.print(f"run directory: {result['run_dir']} (run_summary.json, eval/comparison.md)")
+    console.print(f"open the report: {result['report']['html']}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    out: Annotated[Path | None, typer.Option(help="Report directory (default RUN/report).")] = None,
+    student: Annotated[str | None, typer.Option(help="Evaluated student the gate judges (default: dpo, else sft, "
+                                                     "else cpt).")] = None,
+    teacher: Annotated[str, typer.Option(help="Evaluated teacher it is judged against (eval/NAME).")] = "teacher",
+) -> None:
+    """One self-contained HTML report (plots inlined) and its markdown: data, training, quality, the promotion
+    gate, drafters, calibration, the attribution ladder and per-role latency; a stage not run says so."""
+    from agentdistill.report import build_report
+
+    result = build_report(run_dir, out, student, teacher)
+    console.print(f"report: {result['html']} (markdown: {result['markdown']})")
+
+
+@app.command()
+def gate(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory with eval/STUDENT and eval/TEACHER.")],
+    student: Annotated[str | None, typer.Option(help="Evaluated student (default: dpo, else sft, else cpt).")]
+    = None,
+    teacher: Annotated[str, typer.Option(help="Evaluated teacher (eval/NAME; an endpoint teacher is evaluated "
+                                              "with eval model --name).")] = "teacher",
+) -> None:
+    """Promotion gate: may the student replace the teacher? Exit 0 yes, 1 no (worse beyond a 95% bootstrap
+    interval on held-out or stress pass^k), 2 when a suite was not evaluated for both."""
+    from agentdistill.paths import RunPaths
+    from agentdistill.report import default_student
+    from agentdistill.report.gate import promotion_gate
+
+    result = promotion_gate(run_dir, student or default_student(RunPaths(run_dir)), teacher)
+    console.print_json(json.dumps(result))
+    if result["promote"] is None:
+        raise UserError(result["verdict"])
+    console.print(result["verdict"])
+    raise typer.Exit(0 if result["promote"] else 1)
 
 
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate a model driving the MAS; compare models.")

@@ -28,6 +28,7 @@ from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json, ensure_writable_dir, read_jsonl
 from agentdistill.hardware import native_bf16
 from agentdistill.paths import RunPaths
+from agentdistill.report import build_report
 
 console = Console(stderr=True)
 
@@ -451,6 +452,7 @@ class Pipeline:
                   "timings_s": self.timings}
         atomic_write_json(self.paths.root / "run_summary.json",
                           {k: v for k, v in result.items() if k not in ("train", "datasets")})
+        result["report"] = self._timed("report", build_report, self.paths.root)
         return result
 
 

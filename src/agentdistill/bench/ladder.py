@@ -222,7 +222,7 @@ def run_ladder(run_dir: Path, *, student: Path | None = None, rungs: list[str] |
         raise UserError(f"unknown rung {', '.join(unknown)}: choose from {', '.join(table)}")
     dtype = serving_dtype(dtype)  # what every rung's server serves, written into the result
     concurrencies = sorted({concurrency, *(sweep or [])})
-    out = out or Path("benchmarks/results/ladder.json")
+    out = out or Path(run_dir) / "bench" / "ladder.json"
     settings = {"run": str(run_dir), "student": str(student), "conversations": conversations,
                 "max_turns": max_turns, "concurrency": concurrency, "concurrencies": concurrencies,
                 "max_output_tokens": max_output_tokens, "dtype": dtype, "enforce_eager": enforce_eager}

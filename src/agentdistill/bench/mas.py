@@ -323,7 +323,7 @@ def run_mas_bench(run_dir: Path, *, url: str | None = None, model: Path | None =
             if crosscheck_requests:
                 result["crosscheck"] = _crosscheck(server.url, config.served_model_name, tokenizer or config.model,
                                                    convs, crosscheck_requests, max(concurrency))
-    atomic_write_json(out or Path("benchmarks/results/mas.json"), result)
+    atomic_write_json(out or Path(run_dir) / "bench" / "mas.json", result)
     return result
 
 

@@ -26,7 +26,7 @@ def plot_position_loss(result: dict[str, Any], out: str | Path) -> Path:
     ax.set_ylabel("mean token loss (nats)")
     ax.set_title(f"Per-position loss on {result['records']} held-out domain documents (paper's Figure 5)")
     ax.legend()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_budget_curve(points: list[dict[str, Any]], out: str | Path) -> Path:
@@ -52,7 +52,7 @@ def plot_budget_curve(points: list[dict[str, Any]], out: str | Path) -> Path:
     axes[0].set_ylim(0, 100)
     axes[1].legend(loc="lower right", fontsize=8)
     fig.suptitle("Student quality against the SFT budget (snapshots of one run)")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_conversation_lengths(fidelity: dict[str, dict[str, Any]], out: str | Path) -> Path:
@@ -78,10 +78,10 @@ def plot_conversation_lengths(fidelity: dict[str, dict[str, Any]], out: str | Pa
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("Conversation lengths")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
-def _save(fig: Any, out: str | Path) -> Path:
+def save_figure(fig: Any, out: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()

@@ -135,7 +135,7 @@ def plot_clip_curve(result: dict[str, Any], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agentdistill.evaluate.plots import _save
+    from agentdistill.evaluate.plots import save_figure
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     labels = {"P": "P (public)", "I": "I (in-domain)", "M": "M (mixed)"}
@@ -150,4 +150,4 @@ def plot_clip_curve(result: dict[str, Any], out: Path) -> Path:
     ax.set_title(f"Clip rate on {result['test_samples']} held-out in-domain prompts of {result['test_length']} tokens")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    return _save(fig, out)
+    return save_figure(fig, out)
