@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from agentdistill.capture.records import SOURCE as CAPTURED
 from agentdistill.data.gate import JudgeGate
 from agentdistill.data.messages import (
     assistant_message,
@@ -79,7 +80,8 @@ class DpoBuilder:
                         self._add(pair(prompt, chosen, rejected, call["agent"], "judge", ep["episode_id"]), split,
                                   stype)
                 continue
-            self._mutate(ep, call, prompt, split, stype)
+            if ep.get("source") != CAPTURED:  # the domain's mutators and judge know only the domain's own MAS
+                self._mutate(ep, call, prompt, split, stype)
 
     def _mutate(self, ep: dict[str, Any], call: dict[str, Any], prompt: list[dict[str, Any]], split: str,
                 stype: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentdistill.mas.prompts import ROLES
 from agentdistill.types import ToolCall
 
 
@@ -20,8 +21,9 @@ def canonical_tool_call(raw: dict[str, Any], index: int = 0) -> dict[str, Any]:
 
 
 def assistant_message(agent: str, completion: str | None, tool_calls: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """The assistant turn a role should produce: tool calls for an executor step, else the text."""
-    if agent == "executor" and tool_calls:
+    """The assistant turn a role should produce: tool calls for an executor step, else the text. A role that is
+    not one of ours (a captured MAS, capture/) keeps the tool calls it made."""
+    if tool_calls and (agent == "executor" or agent not in ROLES):
         return {"role": "assistant", "content": "",
                 "tool_calls": [canonical_tool_call(tc, i) for i, tc in enumerate(tool_calls)]}
     return {"role": "assistant", "content": completion or ""}

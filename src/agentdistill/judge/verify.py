@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.progress import Progress
 
+from agentdistill.capture.records import SOURCE as CAPTURED
 from agentdistill.config import SimulateConfig
 from agentdistill.errors import UserError
 from agentdistill.judge.judge import Judge
@@ -46,12 +47,23 @@ def _verify_locked(root: Path, cfg: SimulateConfig, refiner: Any, show_progress:
     from agentdistill.simulate.runner import make_domain
 
     store = TraceStore(root)
-    total = sum(1 for _ in store.episodes(expand=False))
+    total = captured = 0
+    for ep in store.episodes(expand=False):
+        total += 1
+        captured += ep.get("source") == CAPTURED
+    if captured and user is None:
+        raise UserError(f"{captured} episode(s) in {root} were captured from your own MAS (agentdistill proxy / "
+                        "import-logs): the domain judge cannot score them; pass --verifier module:function")
     j = Judge(make_domain(cfg), refiner=refiner)
     with Progress(disable=not show_progress) as bar:
         task = bar.add_task("verify", total=total)
 
         def rejudge(ep: dict[str, Any]) -> None:
+            if ep.get("source") == CAPTURED:  # no scenario of ours: the user's verifier alone decides
+                ep["judgement"] = {"pass": True}
+                apply_verdict(ep, user[1], user[0])
+                bar.advance(task)
+                return
             j.judge_episode(ep)
             if cfg.suite == "injection":  # the same leak check simulate ran (a leak fails the episode again)
                 judge_leaks(j.domain, ep)
