@@ -802,6 +802,42 @@ def eval_compare(run_dir: Annotated[Path, typer.Argument(help="Run directory wit
     print(comparison(run_dir / "eval")["markdown"])
 
 
+# ------------------------------------------------------------------------------------------ capture
+@app.command()
+def proxy(
+    upstream: Annotated[str, typer.Option(help="The endpoint your MAS calls, e.g. http://127.0.0.1:8000/v1.")],
+    run_dir: Annotated[Path, typer.Option("--run", help="Run directory the traces go to (RUN/traces).")],
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port, printed).")] = 8100,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    roles: Annotated[Path | None, typer.Option(help="YAML/JSON file: role -> substring (or re:regex) of its "
+                                                    "system prompt.")] = None,
+    idle_gap_s: Annotated[float, typer.Option(help="Seconds without calls that close an episode.")] = 30.0,
+) -> None:
+    """Record an unmodified MAS: an OpenAI-compatible proxy that forwards every call to UPSTREAM and writes each
+    agent call to RUN/traces (roles: X-Agent-Role header, --roles or system-prompt fingerprint; episodes:
+    X-Episode-Id header or --idle-gap-s). Ctrl-C flushes the open episodes."""
+    from agentdistill.capture.proxy import serve_proxy
+
+    serve_proxy(upstream, run_dir, port=port, host=host, roles=roles, idle_gap_s=idle_gap_s,
+                log=lambda line: print(line, flush=True))
+
+
+@app.command("import-logs")
+def import_logs_cmd(
+    log_file: Annotated[Path, typer.Argument(help="JSONL, one call a line: messages, tools?, response|choices, "
+                                                  "metadata? {episode_id, role, turn}.")],
+    run_dir: Annotated[Path, typer.Option("--run", help="Run directory the traces go to (RUN/traces).")],
+    roles: Annotated[Path | None, typer.Option(help="YAML/JSON file: role -> substring (or re:regex) of its "
+                                                    "system prompt.")] = None,
+) -> None:
+    """Convert existing logs in OpenAI chat format into RUN/traces (rerun to finish an interrupted import)."""
+    from agentdistill.capture.import_logs import import_logs
+
+    counts = import_logs(log_file, run_dir, roles=roles)
+    print(f"imported {counts['episodes']} episode(s), {counts['calls']} call(s) into {run_dir}/traces"
+          + (f"; {counts['skipped']} already there" if counts["skipped"] else ""))
+
+
 def main() -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2, never a traceback."""
     try:

@@ -32,7 +32,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, student: st
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     student = student or default_student(paths)
-    parts = [sections.headline(paths, student, teacher), sections.data(paths, fig_dir), sections.training(paths, fig_dir), sections.quality(paths, fig_dir),
+    parts = [sections.headline(paths, student, teacher),
+             sections.data(paths, fig_dir), sections.training(paths, fig_dir), sections.quality(paths, fig_dir),
              sections.gate(paths, fig_dir, student, teacher), sections.budget(paths, fig_dir),
              sections.drafters(paths, fig_dir), sections.calibration(paths, fig_dir),
              sections.ladder(paths, fig_dir), sections.role_latency(paths, fig_dir)]
