@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 from agentdistill.data.mutators import MutationInput, Output
@@ -80,3 +81,11 @@ def missing_argument(m: MutationInput, free_text: frozenset[str] = frozenset({"s
         return None
     del args[m.rng.choice(keys)]
     return with_args(name, args, cid)
+
+
+def from_fault(inject: Callable[..., str | None], role: str, kind: str) -> Callable[[MutationInput], Output | None]:
+    """A mutator that applies one of the domain's injected faults (`Reference.inject_fault`) to a correct output."""
+    def mutate(m: MutationInput) -> Output | None:
+        out = inject(role, kind, m.text, m.inp, m.rng)
+        return (out, []) if out else None
+    return mutate

@@ -260,19 +260,9 @@ mutator("exec_missing_argument", "executor", "args", "a required argument left o
 
 # --------------------------------------------------------------------------- understander, evaluator
 
-@mutator("understander_wrong_entity", "understander", "understanding", "one entity value changed")
-def _u_entity(m: MutationInput) -> Output | None:
-    out = faults.inject("understander", "wrong_entity", m.text, m.inp, m.rng)
-    return (out, []) if out else None
-
-
-@mutator("understander_wrong_intent", "understander", "understanding", "a related but wrong intent")
-def _u_intent(m: MutationInput) -> Output | None:
-    out = faults.inject("understander", "wrong_intent", m.text, m.inp, m.rng)
-    return (out, []) if out else None
-
-
-@mutator("evaluator_flipped_verdict", "evaluator", "verdict", "approve a bad plan or reject a good one")
-def _ev(m: MutationInput) -> Output | None:
-    out = faults.inject("evaluator", "wrong_verdict", m.text, m.inp, m.rng)
-    return (out, []) if out else None
+mutator("understander_wrong_entity", "understander", "understanding", "one entity value changed")(
+    mutatorkit.from_fault(faults.inject, "understander", "wrong_entity"))
+mutator("understander_wrong_intent", "understander", "understanding", "a related but wrong intent")(
+    mutatorkit.from_fault(faults.inject, "understander", "wrong_intent"))
+mutator("evaluator_flipped_verdict", "evaluator", "verdict", "approve a bad plan or reject a good one")(
+    mutatorkit.from_fault(faults.inject, "evaluator", "wrong_verdict"))

@@ -15,6 +15,7 @@ import random
 import sqlite3
 from typing import Any
 
+from agentdistill.domain.people import FIRST_NAMES, LAST_NAMES
 from agentdistill.domain.sqlworld import SqliteWorld, connect
 from agentdistill.domain.toolkit import Toolbox
 
@@ -104,19 +105,6 @@ LOCATIONS = [
       "thursday": ["08:00", "20:00"], "friday": ["08:00", "20:00"], "saturday": ["09:00", "18:00"],
       "sunday": None}),
 ]
-
-FIRST_NAMES = (
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-    "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Carlos", "Karen",
-    "Daniel", "Lisa", "Matthew", "Nancy", "Anthony", "Sandra", "Mark", "Ashley", "Kevin", "Emily",
-    "Brian", "Michelle", "Wei", "Priya", "Omar", "Aisha", "Diego", "Sofia", "Hiroshi", "Fatima",
-)
-LAST_NAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-    "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson",
-    "Walker", "Young", "Allen", "King", "Wright", "Scott", "Nguyen", "Patel", "Kim", "Chen",
-)
 
 FINANCING = [
     ("FP-P36", "Prime 36", 36, 700, 5.49, 120000, 0.0),
