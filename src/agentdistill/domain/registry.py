@@ -13,7 +13,8 @@ from agentdistill.domain.base import Domain, protocol_members
 from agentdistill.errors import UserError
 from agentdistill.plugins import load_object
 
-BUILT_IN = {"dealership": "agentdistill.domain.dealership:DealershipDomain"}
+BUILT_IN = {"dealership": "agentdistill.domain.dealership:DealershipDomain",
+            "cardservices": "agentdistill.domain.cardservices:CardServicesDomain"}
 ENTRY_POINT_GROUP = "agentdistill.domains"
 DEFAULT = "dealership"
 
