@@ -356,3 +356,11 @@ def test_bench_train_dtype_unknown_model_is_one_line(tmp_path: Path):
     assert res.returncode == 2
     assert "gigantic" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.json").exists()
+
+
+def test_domain_flag_picks_the_second_domain_and_rejects_an_unknown_one(tmp_path: Path):
+    res = run_cli(*sim_args(tmp_path / "cs", 4, 1), "--domain", "cardservices", "--error-rate", "0")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "name: cardservices" in (tmp_path / "cs" / "simulate.yaml").read_text()
+    assert json.loads((tmp_path / "cs" / "summary.json").read_text())["clean_pass_rate"] == 1.0
+    assert_one_line_error(run_cli(*sim_args(tmp_path / "bad", 2, 1), "--domain", "nope"), "unknown domain")

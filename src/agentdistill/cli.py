@@ -34,6 +34,8 @@ def _sim_config(config: Path | None, overrides: dict[str, Any]) -> Any:
             continue
         if key == "policy_version":
             data.setdefault("domain", {})["policy_version"] = value
+        elif key == "domain_name":
+            data.setdefault("domain", {})["name"] = value
         elif key == "constrained_roles":
             data.setdefault("mas", {})["constrained_roles"] = value
         else:
@@ -153,6 +155,9 @@ def simulate(
                                                           "switches) in train/held-out; default 0.55.")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenario types (repeatable).")] = None,
     policy: Annotated[str | None, typer.Option(help="Policy version (v1, v2).")] = None,
+    domain_name: Annotated[str | None, typer.Option("--domain", help="Domain: built in (dealership, "
+                                                    "cardservices), an installed entry point or module:attr.")]
+    = None,
     config: Annotated[Path | None, typer.Option(help="YAML config; flags override it.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     constrain: Annotated[str, typer.Option(help="Roles decoded under vLLM structured outputs built from the domain: "
@@ -171,7 +176,7 @@ def simulate(
                                "episodes": episodes, "workers": workers, "seed": seed, "teacher": teacher,
                                "teacher_model": teacher_model, "user_sim": user_sim, "user_sim_model": user_sim_model,
                                "judge": judge, "error_rate": error_rate, "suite": suite, "long_share": long_share,
-                               "scenario_types": scenario or None, "policy_version": policy,
+                               "scenario_types": scenario or None, "policy_version": policy, "domain_name": domain_name,
                                "fail_fast": fail_fast or None})
     from agentdistill.evaluate.plots import plot_conversation_lengths
 
