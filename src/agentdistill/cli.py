@@ -155,8 +155,8 @@ def simulate(
                                                           "switches) in train/held-out; default 0.55.")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenario types (repeatable).")] = None,
     policy: Annotated[str | None, typer.Option(help="Policy version (v1, v2).")] = None,
-    domain_name: Annotated[str | None, typer.Option("--domain", help="Domain: built in (dealership, "
-                                                    "cardservices), an installed entry point or module:attr.")]
+    domain_name: Annotated[str | None, typer.Option("--domain", help="Domain: a built-in one (the "
+                                                    "registry's names), an installed entry point or module:attr.")]
     = None,
     config: Annotated[Path | None, typer.Option(help="YAML config; flags override it.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
