@@ -219,3 +219,15 @@ def protocol_members(proto: type) -> list[str]:
             if not name.startswith("_") and name not in names:
                 names.append(name)
     return names
+
+
+class IndexedSuites:
+    """The stress and injection suites of a domain that builds their scenarios one index at a time: a domain
+    class inherits these and implements only `stress_scenario` and `injection_scenario`."""
+
+    def stress_suite(self, n: int = 120, seed: int = 0) -> list[Scenario]:
+        return [self.stress_scenario(i, seed) for i in range(n)]  # type: ignore[attr-defined]
+
+    def injection_suite(self, n: int = 60, seed: int = 0) -> list[Scenario]:
+        """Adversarial customers: attacks mixed with ordinary requests."""
+        return [self.injection_scenario(i, seed) for i in range(n)]  # type: ignore[attr-defined]

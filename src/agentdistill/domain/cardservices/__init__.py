@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from agentdistill.domain.base import IntentDef, Scenario, ScenarioType, ToolSpec
+from agentdistill.domain.base import IndexedSuites, IntentDef, Scenario, ScenarioType, ToolSpec
 from agentdistill.domain.rules import Rule
 from agentdistill.errors import UserError
 
@@ -37,7 +37,7 @@ INTENT_DESCRIPTIONS = {
 }
 
 
-class CardServicesDomain:
+class CardServicesDomain(IndexedSuites):
     """World factory, tools, versioned policy with checks, scenario catalogue and reference behaviour."""
 
     name = "cardservices"
@@ -95,14 +95,8 @@ class CardServicesDomain:
     def long_scenario(self, index: int, seed: int = 0, split: str = "train") -> Scenario:
         return scenarios.make_long_scenario(self.base_world, index, seed, split)
 
-    def stress_suite(self, n: int = 120, seed: int = 0) -> list[Scenario]:
-        return [self.stress_scenario(i, seed) for i in range(n)]
-
     def stress_scenario(self, index: int, seed: int = 0) -> Scenario:
         return scenarios.make_stress_scenario(self.base_world, index, seed)
-
-    def injection_suite(self, n: int = 60, seed: int = 0) -> list[Scenario]:
-        return [self.injection_scenario(i, seed) for i in range(n)]
 
     def injection_scenario(self, index: int, seed: int = 0) -> Scenario:
         return injection.make_injection_scenario(self.base_world, index, seed)

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from agentdistill.domain.base import IntentDef, Scenario, ScenarioType, ToolSpec
+from agentdistill.domain.base import IndexedSuites, IntentDef, Scenario, ScenarioType, ToolSpec
 from agentdistill.domain.dealership import faults, injection, policy, privacy, reference, scenarios
 from agentdistill.domain.dealership.tools import TOOLS
 from agentdistill.domain.dealership.world import DealershipWorld
@@ -34,7 +34,7 @@ INTENT_DESCRIPTIONS = {
 }
 
 
-class DealershipDomain:
+class DealershipDomain(IndexedSuites):
     """World factory, tools, versioned policy with checks, scenario catalogue and reference behaviour."""
 
     name = "dealership"
@@ -82,15 +82,8 @@ class DealershipDomain:
     def long_scenario(self, index: int, seed: int = 0, split: str = "train") -> Scenario:
         return scenarios.make_long_scenario(self.base_world, index, seed, split)
 
-    def stress_suite(self, n: int = 120, seed: int = 0) -> list[Scenario]:
-        return [self.stress_scenario(i, seed) for i in range(n)]
-
     def stress_scenario(self, index: int, seed: int = 0) -> Scenario:
         return scenarios.make_stress_scenario(self.base_world, index, seed)
-
-    def injection_suite(self, n: int = 60, seed: int = 0) -> list[Scenario]:
-        """Adversarial customers (domain/dealership/injection.py): attacks mixed with ordinary requests."""
-        return [self.injection_scenario(i, seed) for i in range(n)]
 
     def injection_scenario(self, index: int, seed: int = 0) -> Scenario:
         return injection.make_injection_scenario(self.base_world, index, seed)
