@@ -24,6 +24,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, student: st
     """Write report.html (plots inlined) and report.md (beside its PNGs) under RUN/report (or `out`)."""
     from agentdistill.report import sections
     from agentdistill.report.document import to_html, to_markdown
+    from agentdistill.report.gate import promotion_gate
 
     paths = RunPaths(Path(run_dir))
     if not paths.root.is_dir():
@@ -32,9 +33,10 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, student: st
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     student = student or default_student(paths)
-    parts = [sections.headline(paths, student, teacher),
+    verdict = promotion_gate(paths.root, student, teacher)
+    parts = [sections.headline(paths, verdict),
              sections.data(paths, fig_dir), sections.training(paths, fig_dir), sections.quality(paths, fig_dir),
-             sections.gate(paths, fig_dir, student, teacher), sections.budget(paths, fig_dir),
+             sections.gate(verdict), sections.budget(paths, fig_dir),
              sections.drafters(paths, fig_dir), sections.calibration(paths, fig_dir),
              sections.ladder(paths, fig_dir), sections.role_latency(paths, fig_dir)]
     title = f"agentdistill report: {paths.root.name} ({time.strftime('%Y-%m-%d %H:%M')})"

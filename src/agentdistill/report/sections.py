@@ -225,10 +225,9 @@ def role_latency(paths: RunPaths, fig_dir: Path) -> Section:
     return s
 
 
-def gate(paths: RunPaths, fig_dir: Path, student: str, teacher: str) -> Section:
-    from agentdistill.report.gate import promotion_gate
-
-    result = promotion_gate(paths.root, student, teacher)
+def gate(result: dict[str, Any]) -> Section:
+    """The gate's verdict and its table, from report/gate.py's promotion_gate."""
+    student, teacher = result["student"], result["teacher"]
     s = Section("Promotion gate")
     s.blocks.append(f"Verdict: {result['verdict']}.")
     s.blocks.append(f"{student} - {teacher} pass^k on the same scenarios, {int(100 * result['level'])}% bootstrap "
@@ -248,11 +247,10 @@ def _flags(machine: dict[str, Any]) -> str:
     return ", ".join(flags) or "no vector flags recorded"
 
 
-def headline(paths: RunPaths, student: str, teacher: str) -> Section:
+def headline(paths: RunPaths, gate_result: dict[str, Any]) -> Section:
     """The three answers first: what the student costs in quality, whether it may replace the teacher, and
     where the speed-up comes from."""
-    from agentdistill.report.gate import promotion_gate
-
+    student, teacher = gate_result["student"], gate_result["teacher"]
     s = Section("Summary")
     summaries = {n: _json(paths.eval / n / "summary.json") for n in (teacher, student)}
     for name, summ in summaries.items():
@@ -261,7 +259,7 @@ def headline(paths: RunPaths, student: str, teacher: str) -> Section:
                             f"stress {_pct((summ.get('stress') or {}).get('pass_rate'))}.")
         else:
             s.blocks.append(f"{name}: not evaluated.")
-    s.blocks.append(f"Promotion gate: {promotion_gate(paths.root, student, teacher)['verdict']}.")
+    s.blocks.append(f"Promotion gate: {gate_result['verdict']}.")
     ladder_result = _json(paths.root / "bench" / "ladder.json")
     ratios = (ladder_result or {}).get("ratios") or {}
     speed = [k for k in ratios if k.isdigit() or k == "3b"]
