@@ -216,8 +216,9 @@ def datasets(
                   f"refined {stats['sft']['by_target_source'].get('refined', 0)}, "
                   f"duplicates removed {stats['sft']['duplicates_removed']}")
     dropped = sum(stats["dpo"]["mutator_dropped_judge_accepted"].values())
+    mutated = sum(n for k, n in stats["dpo"]["by_source"].items() if k.startswith("mutator:"))
     table.add_row("dpo", str(stats["dpo"]["records"]["train"]), str(stats["dpo"]["records"]["val"]),
-                  f"judge {stats['dpo']['by_source'].get('judge', 0)}, curated "
+                  f"judge {stats['dpo']['by_source'].get('judge', 0)}, mutators {mutated}, curated "
                   f"{stats['dpo']['by_source'].get('curated', 0)}, mutator outputs dropped {dropped}")
     table.add_row("ppl", str(cpt["ppl"]["domain"]), str(cpt["ppl"]["public"]), "domain / public held-out texts")
     console.print(table)

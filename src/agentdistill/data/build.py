@@ -2,6 +2,12 @@
 
 One pass over the episodes feeds the SFT and DPO builders; the CPT mix comes from the domain and public
 text; everything is written atomically under RUN_DIR/datasets with a stats.json describing the contents.
+
+A captured run (every episode recorded from the user's own MAS: agentdistill proxy / import-logs) has no
+built-in domain: its datasets hold only what was captured. SFT and DPO come from its calls (DPO negatives from
+the verdicts' y* and from the tool schemas the calls carried, data/schema_mutators.py), prompts stay as the MAS
+sent them, and CPT has no domain documents, so no public replay either (ppl/public is still written, to
+measure forgetting). The built-in domain's curated hard negatives are never added to it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import Any
 
 from rich.progress import Progress
 
+from agentdistill.capture.runs import captured_run
 from agentdistill.data.cpt import build_cpt
 from agentdistill.data.curated import load_curated
 from agentdistill.data.dpo import DpoBuilder
@@ -54,13 +61,17 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     first = next(episodes, None)
     if first is None:
         raise UserError(f"dataset sft has no records: the traces in {paths.traces} hold no episodes")
-    from agentdistill.simulate.runner import run_domain
+    captured = captured_run(store)
+    if captured:
+        domain, rejects, restyle = None, None, None  # the user's MAS: its own prompts, no domain of ours
+    else:
+        from agentdistill.simulate.runner import run_domain
 
-    domain = run_domain(paths.root, first.get("policy_version"))  # its policy version decides what is expected
+        domain = run_domain(paths.root, first.get("policy_version"))  # its policy version decides what is expected
+        rejects = EvaluatorRejects(domain, seed, per_call=evaluator_rejects) if evaluator_rejects else None
+        restyle = partial(restyle_prompt, style=prompt_style, domain=domain,
+                          policy_version=domain.policy_version)
     ensure_writable_dir(paths.datasets)
-    rejects = EvaluatorRejects(domain, seed, per_call=evaluator_rejects) if evaluator_rejects else None
-    restyle = partial(restyle_prompt, style=prompt_style, domain=domain,
-                      policy_version=domain.policy_version)
     sft = SftBuilder(val_fraction, seed, rejects=rejects, restyle=restyle)
     dpo = DpoBuilder(domain, val_fraction, seed, restyle=restyle)
     episode_splits: Counter = Counter()
@@ -75,7 +86,7 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
             scenario_types[ep["scenario"].get("scenario_type", "unknown")] += 1
             progress.advance(task)
             ep = next(episodes, None)
-    curated_path = curated_path or domain.hard_negatives_path()
+    curated_path = curated_path or (domain.hard_negatives_path() if domain is not None else None)
     if curated_path:
         dpo.add_curated(load_curated(curated_path))
     cpt, cpt_stats = build_cpt(domain, public_ratio, val_fraction, seed)
@@ -90,8 +101,9 @@ def build_datasets(run_dir: str | Path, public_ratio: float = 0.3, val_fraction:
     write_jsonl(paths.dataset("ppl", "domain"), cpt["ppl_domain"])
     write_jsonl(paths.dataset("ppl", "public"), cpt["ppl_public"])
     stats = {"settings": {"public_ratio": public_ratio, "val_fraction": val_fraction, "seed": seed,
-                          "policy_version": domain.policy_version, "prompt_style": prompt_style,
-                          "evaluator_rejects": evaluator_rejects},
+                          "policy_version": domain.policy_version if domain is not None else None,
+                          "prompt_style": prompt_style if domain is not None else "as captured",
+                          "evaluator_rejects": evaluator_rejects, "captured": captured},
              "episodes": {"total": sum(episode_splits.values()), **dict(sorted(episode_splits.items())),
                           "by_scenario_type": dict(sorted(scenario_types.items()))},
              "sft": sft.stats, "dpo": dpo.stats, "cpt": cpt_stats}

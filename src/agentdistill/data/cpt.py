@@ -40,8 +40,9 @@ def _fill_public(domain_chars: int, pool: list[tuple[str, str]], ratio: float) -
 
 
 def build_cpt(domain: Any, public_ratio: float, val_fraction: float, seed: int) -> tuple[dict[str, list], dict[str, Any]]:
-    """({"train", "val", "ppl_domain", "ppl_public"} -> records, stats)."""
-    docs = domain_documents(domain, seed)
+    """({"train", "val", "ppl_domain", "ppl_public"} -> records, stats). `domain` None (a captured run): no
+    domain documents, hence no public replay either (it is sized against them); ppl_public is still drawn."""
+    docs = domain_documents(domain, seed) if domain is not None else []
     ppl_domain = [d for d in docs if d["group"] == "holdout_pool" and hash_unit("ppl:" + d["key"], seed)
                   < PPL_DOMAIN_FRACTION]
     held = {d["key"] for d in ppl_domain}
@@ -62,7 +63,8 @@ def build_cpt(domain: Any, public_ratio: float, val_fraction: float, seed: int) 
     train_pool = [c for c in pool if hash_unit("cpt:" + c[0], seed) >= max(val_fraction, 0.05)]
 
     out: dict[str, list[dict[str, Any]]] = {}
-    stats: dict[str, Any] = {"public_ratio_target": public_ratio}
+    stats: dict[str, Any] = {"public_ratio_target": public_ratio,
+                             **({} if domain is not None else {"note": "captured run: no domain documents"})}
     for split, pub_pool in (("train", train_pool), ("val", val_pool)):
         dom = domain_split[split]
         dom_chars = sum(len(d["text"]) for d in dom)

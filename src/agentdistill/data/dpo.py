@@ -2,6 +2,8 @@
 
 - judge: every call the judge marked wrong -> chosen = y*, rejected = the teacher's output;
 - mutator:<name>: a correct call made wrong on purpose (`Domain.mutators()`), kept only if the judge rejects it;
+  a captured call (the user's own MAS, no domain of ours) is mutated from its tool schemas instead
+  (data/schema_mutators.py: wrong argument, skipped tool, unsupported claim), wrong by construction;
 - curated: hand-written boundary cases the domain ships (`Domain.hard_negatives_path()`) or a user's file.
 
 Judge pairs are few when the teacher is good, so the mutators supply most of the rule-breaking negatives.
@@ -27,6 +29,7 @@ from agentdistill.data.messages import (
     teacher_message,
 )
 from agentdistill.data.mutators import MutationInput, Mutator
+from agentdistill.data.schema_mutators import SCHEMA_MUTATORS
 from agentdistill.data.splits import split_of
 
 
@@ -40,11 +43,14 @@ class DpoBuilder:
     def __init__(self, domain: Any, val_fraction: float, seed: int, mutator_cap: int = 400,
                  mutators: list[Mutator] | None = None,
                  restyle: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None):
-        """`restyle`: as in `SftBuilder`, applied to each pair's prompt after the judge gate, before dedup."""
+        """`restyle`: as in `SftBuilder`, applied to each pair's prompt after the judge gate, before dedup.
+        `domain` None: a captured run, whose calls only the schema mutators apply to."""
         self.restyle = restyle
         self.domain, self.val_fraction, self.seed, self.cap = domain, val_fraction, seed, mutator_cap
-        self.gate = JudgeGate(domain)
-        self.mutators = mutators if mutators is not None else list(domain.mutators().values())
+        self.gate = JudgeGate(domain) if domain is not None else None
+        self.mutators = mutators if mutators is not None else \
+            (list(domain.mutators().values()) if domain is not None else [])
+        self.schema_mutators = list(SCHEMA_MUTATORS.values())
         self.splits: dict[str, list[dict[str, Any]]] = {"train": [], "val": []}
         self._seen: set[bytes] = set()
         self.counts: dict[str, Counter] = {k: Counter() for k in ("agent", "source", "scenario_type")}
@@ -80,7 +86,9 @@ class DpoBuilder:
                         self._add(pair(prompt, chosen, rejected, call["agent"], "judge", ep["episode_id"]), split,
                                   stype)
                 continue
-            if ep.get("source") != CAPTURED:  # the domain's mutators and judge know only the domain's own MAS
+            if ep.get("source") == CAPTURED:  # the domain's mutators and judge know only the domain's own MAS
+                self._mutate_schema(ep, call, prompt, split, stype)
+            elif self.gate is not None:
                 self._mutate(ep, call, prompt, split, stype)
 
     def _mutate(self, ep: dict[str, Any], call: dict[str, Any], prompt: list[dict[str, Any]], split: str,
@@ -97,6 +105,25 @@ class DpoBuilder:
                 self.dropped[m.name] += 1
                 continue
             rejected = assistant_message(call["agent"], out[0], out[1])
+            self._add(pair(prompt, teacher_message(call), rejected, call["agent"], f"mutator:{m.name}",
+                           ep["episode_id"], m.rule), split, stype)
+            return
+
+    def _mutate_schema(self, ep: dict[str, Any], call: dict[str, Any], prompt: list[dict[str, Any]], split: str,
+                       stype: str) -> None:
+        """At most one pair per captured call, from the applicable schema mutator used least so far (no judge
+        gate: the user's MAS has no reference of ours; each mutation is wrong by construction)."""
+        rng = random.Random(f"{self.seed}:{ep['episode_id']}:{call.get('call_index')}")
+        candidates = [m for m in self.schema_mutators if self.made[m.name] < self.cap]
+        candidates.sort(key=lambda m: (self.made[m.name], rng.random()))
+        for m in candidates:
+            out = m(MutationInput(call, ep, None, rng))
+            if out is None:
+                continue
+            self.made[m.name] += 1
+            rejected = assistant_message(call["agent"], out[0], out[1])
+            if rejected == teacher_message(call):
+                continue
             self._add(pair(prompt, teacher_message(call), rejected, call["agent"], f"mutator:{m.name}",
                            ep["episode_id"], m.rule), split, stype)
             return
