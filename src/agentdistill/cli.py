@@ -229,16 +229,21 @@ def datasets(
 @app.command()
 def verify(
     run_dir: Annotated[Path, typer.Argument(help="A directory written by 'agentdistill simulate'.")],
-    judge: Annotated[str, typer.Option(help="Source of corrected outputs: 'scripted' or a URL.")] = "scripted",
+    judge: Annotated[str, typer.Option(help="Source of corrected outputs: 'scripted' or a URL; with --rubric, the "
+                                            "LLM judge of captured episodes.")] = "scripted",
     judge_model: Annotated[str | None, typer.Option(help="Model name at the judge URL.")] = None,
     policy: Annotated[str | None, typer.Option(help="Judge against this policy version instead.")] = None,
     verifier: Annotated[str | None, typer.Option(help="Your own verify(episode) -> Verdict as module:function "
                                                       "(judge/user_verifier.py); applied after the judge.")] = None,
+    rubric: Annotated[Path | None, typer.Option(help="Text file: what a correct call of each of your agents does. "
+                                                     "The --judge URL then judges every captured call against it "
+                                                     "(verdict and corrected output, judge/llm_judge.py).")] = None,
 ) -> None:
     """Re-score every episode and agent call of a run (end state, policy, required outputs, y*)."""
     from agentdistill.judge.verify import verify_run
 
-    summary = verify_run(run_dir, judge=judge, judge_model=judge_model, policy_version=policy, verifier=verifier)
+    summary = verify_run(run_dir, judge=judge, judge_model=judge_model, policy_version=policy, verifier=verifier,
+                         rubric=rubric)
     _print_summary(summary, f"verified: {run_dir}")
 
 

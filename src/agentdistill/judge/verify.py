@@ -1,4 +1,10 @@
-"""`agentdistill verify DIR`: re-judge every episode of a run and rewrite its traces atomically."""
+"""`agentdistill verify DIR`: re-judge every episode of a run and rewrite its traces atomically.
+
+Simulated episodes are judged by their domain's judge (y* from the scripted reference or the --judge URL).
+Captured ones (the user's own MAS) have no reference of ours: the LLM judge with the user's rubric
+(judge/llm_judge.py: --judge URL --rubric FILE) and/or the user's verifier (judge/user_verifier.py) decide,
+the verifier last, so a call it names takes its verdict.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from agentdistill.capture.records import SOURCE as CAPTURED
 from agentdistill.config import SimulateConfig
 from agentdistill.errors import UserError
 from agentdistill.judge.judge import Judge
+from agentdistill.judge.llm_judge import RubricJudge, load_rubric
 from agentdistill.judge.leaks import judge_leaks
 from agentdistill.judge.user_verifier import Verifier, apply_verdict, load_verifier
 from agentdistill.simulate.store import TraceStore
@@ -19,9 +26,9 @@ from agentdistill.simulate.summary import summarize
 
 def verify_run(run_dir: str | Path, judge: str = "scripted", judge_model: str | None = None,
                policy_version: str | None = None, show_progress: bool = True,
-               verifier: str | None = None) -> dict[str, Any]:
+               verifier: str | None = None, rubric: str | Path | None = None) -> dict[str, Any]:
     """Re-judge every episode of a run; `verifier` (module:function) adds the user's own verdicts
-    (judge/user_verifier.py)."""
+    (judge/user_verifier.py); `rubric` (a file) makes the `judge` URL the LLM judge of captured episodes."""
     from agentdistill.simulate.runner import make_endpoint, saved_config
 
     root = Path(run_dir)
@@ -32,18 +39,26 @@ def verify_run(run_dir: str | Path, judge: str = "scripted", judge_model: str | 
         cfg.domain.policy_version = policy_version
     if judge != "scripted" and not judge.startswith(("http://", "https://")):
         raise UserError(f"--judge must be 'scripted' or an http(s):// URL, got {judge!r}")
+    if rubric is not None and refiner_url(judge) is None:
+        raise UserError("--rubric needs an LLM judge: give --judge http(s)://... (an OpenAI-compatible endpoint)")
+    rubric_text = load_rubric(rubric) if rubric is not None else None
     refiner = None if judge == "scripted" else make_endpoint(judge, judge_model)
     if refiner is not None:
         refiner.check_reachable()
     user = (verifier, load_verifier(verifier)) if verifier else None
+    llm = RubricJudge(refiner, rubric_text, str(rubric)) if rubric_text is not None else None
     from agentdistill.simulate.runner import exclusive_lock
 
     with exclusive_lock(root):
-        return _verify_locked(root, cfg, refiner, show_progress, user)
+        return _verify_locked(root, cfg, refiner, show_progress, user, llm)
+
+
+def refiner_url(judge: str) -> str | None:
+    return judge if judge.startswith(("http://", "https://")) else None
 
 
 def _verify_locked(root: Path, cfg: SimulateConfig, refiner: Any, show_progress: bool,
-                   user: tuple[str, Verifier] | None = None) -> dict[str, Any]:
+                   user: tuple[str, Verifier] | None = None, llm: RubricJudge | None = None) -> dict[str, Any]:
     from agentdistill.simulate.runner import make_domain
 
     store = TraceStore(root)
@@ -51,17 +66,27 @@ def _verify_locked(root: Path, cfg: SimulateConfig, refiner: Any, show_progress:
     for ep in store.episodes(expand=False):
         total += 1
         captured += ep.get("source") == CAPTURED
-    if captured and user is None:
+    if captured and user is None and llm is None:
         raise UserError(f"{captured} episode(s) in {root} were captured from your own MAS (agentdistill proxy / "
-                        "import-logs): the domain judge cannot score them; pass --verifier module:function")
-    j = Judge(make_domain(cfg), refiner=refiner)
+                        "import-logs): the domain judge cannot score them; pass --verifier module:function "
+                        "and/or --judge URL --rubric FILE")
+    if llm is not None and not captured:
+        raise UserError(f"--rubric judges episodes captured from your own MAS; {root} has none (its domain's judge "
+                        "scores simulated ones)")
+    j = Judge(make_domain(cfg), refiner=refiner) if captured < total else None  # a captured run has no domain
     with Progress(disable=not show_progress) as bar:
         task = bar.add_task("verify", total=total)
 
         def rejudge(ep: dict[str, Any]) -> None:
-            if ep.get("source") == CAPTURED:  # no scenario of ours: the user's verifier alone decides
+            if ep.get("source") == CAPTURED:  # no scenario of ours: the rubric judge and the user's verifier decide
                 ep["judgement"] = {"pass": True}
-                apply_verdict(ep, user[1], user[0])
+                for call in ep.get("calls") or []:  # verdicts of an earlier verify do not carry over
+                    call.pop("verdict", None)
+                    call.pop("refined", None)
+                if llm is not None:
+                    llm.apply(ep)
+                if user:
+                    apply_verdict(ep, user[1], user[0])
                 bar.advance(task)
                 return
             j.judge_episode(ep)

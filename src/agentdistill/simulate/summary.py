@@ -32,6 +32,7 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
     errors: Counter = Counter()  # episodes ended by an unexpected exception, by "stage:ExceptionType"
     limits: Counter = Counter()  # resource limits that fired (docs/how-it-works.md)
     verifier: Counter = Counter()
+    llm_judge: Counter = Counter()
     tally = FidelityTally()
     for ep in store.episodes(expand=False):
         tally.add(ep)
@@ -61,6 +62,11 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
             verifier["episodes"] += 1
             verifier["passed"] += bool(mine.get("pass"))
             verifier["errors"] += "error" in mine
+        if rubric := j.get("llm_judge"):  # judge/llm_judge.py
+            llm_judge["episodes"] += 1
+            llm_judge["passed"] += bool(rubric.get("pass"))
+            for key in ("calls_judged", "calls_wrong", "unjudged"):
+                llm_judge[key] += int(rubric.get(key) or 0)
         if err := ep.get("error"):
             errors[f"{err['stage']}:{err['type']}"] += 1
         if ep.get("exit") in ("call_limit", "time_limit"):
@@ -90,7 +96,9 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         "clean_pass_rate": round(totals["clean_passed"] / max(totals["clean_episodes"], 1), 4),
         "injected_faults": totals["injected"],
         "injected_flagged_rate": round(totals["injected_flagged"] / max(totals["injected"], 1), 4),
-        "role_scores": {a: round(1 - wrong[a] / agents[a], 4) for a in ROLES if agents[a]},
+        # our five roles in order, then a captured MAS's own agents
+        "role_scores": {a: round(1 - wrong[a] / agents[a], 4) for a in [*ROLES, *sorted(set(agents) - set(ROLES))]
+                        if agents[a]},
         "malformed_rate": round(sum(malformed.values()) / max(calls, 1), 4),
         "pass_hat_k": pass_hat_k(trials),
         "calls_by_agent": dict(agents),
@@ -101,6 +109,7 @@ def summarize(store: Any, cfg: Any = None, elapsed_s: float | None = None, episo
         "episode_errors_by_kind": dict(errors),
         "limits_fired": dict(limits),
         **({"user_verifier": dict(verifier)} if verifier else {}),
+        **({"llm_judge": dict(llm_judge)} if llm_judge else {}),
         "llm_evaluator_rate": round(agents["evaluator"] / max(agents["planner"], 1), 4),
         "tokens_in": totals["tokens_in"],
         "tokens_out": totals["tokens_out"],
