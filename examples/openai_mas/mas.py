@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import uuid
 from typing import Any
 
@@ -117,15 +118,20 @@ CONVERSATIONS = [
     ["Where is my order A100?", "Thanks! When are you open on Saturday?"],
     ["My order A101 arrived broken, I want a refund.", "Great, thank you."],
     ["Do you sell kids' bikes?"],
+    # from here on: conversations a first recording (--conversations 3) does not include, for evaluation (--start 3)
+    ["Has my order A101 been delivered yet?"],
+    ["Are you open on Sunday?", "And where is order A100 now?"],
 ]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base-url", default="http://127.0.0.1:8100/v1")
+    ap.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8100/v1"))
     ap.add_argument("--model", default=None, help="default: the first model the endpoint lists")
     ap.add_argument("--api-key", default="EMPTY")
     ap.add_argument("--conversations", type=int, default=len(CONVERSATIONS))
+    ap.add_argument("--start", type=int, default=0, help="index of the first conversation (3: ones a recording of "
+                                                          "the first 3 does not include)")
     ap.add_argument("--headers", action="store_true", help="send X-Agent-Role and X-Episode-Id")
     ap.add_argument("--stream", action="store_true")
     args = ap.parse_args()
@@ -134,7 +140,7 @@ def main() -> None:
     agents = Agents(client, model, args.stream, args.headers)
     for i in range(args.conversations):
         agents.episode = f"conv-{uuid.uuid4().hex[:8]}"
-        for utterance in CONVERSATIONS[i % len(CONVERSATIONS)]:
+        for utterance in CONVERSATIONS[(args.start + i) % len(CONVERSATIONS)]:
             print(json.dumps({"conversation": i, "user": utterance, "reply": agents.turn(utterance)}), flush=True)
 
 

@@ -777,9 +777,15 @@ def eval_model(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     verifier: Annotated[str | None, typer.Option(help="Also score with your own verify(episode) -> Verdict "
                                                       "(module:function, judge/user_verifier.py).")] = None,
+    mas: Annotated[str | None, typer.Option(help="A run captured from your own MAS: the command that runs it, "
+                                                 "{base_url} standing for the model's /v1 URL (also in "
+                                                 "OPENAI_BASE_URL); its calls are recorded and scored with "
+                                                 "--verifier.")] = None,
+    enforce_eager: Annotated[bool, typer.Option("--enforce-eager", help="Skip torch.compile when serving a "
+                                                                        "checkpoint: faster start.")] = False,
 ) -> None:
     """Run the MAS with one model on held-out conversations and the stress suite (or the suites named by
-    --suite, e.g. injection); write RUN/eval/NAME."""
+    --suite, e.g. injection); write RUN/eval/NAME. A captured run is scored by running your MAS (--mas)."""
     from agentdistill.evaluate.run_eval import SUITES, evaluate_model
     from agentdistill.mas.constraints import parse_constrained_roles
     from agentdistill.mas.prompts import check_prompt_style
@@ -799,7 +805,8 @@ def eval_model(
                             phrasing_episodes=phrasing if "heldout_phrasing" in suites else 0,
                             temperature=temperature, workers=workers, show_progress=progress,
                             prompt_style=None if prompt_style == "auto" else prompt_style,
-                            constrained_roles=parse_constrained_roles(constrain), verifier=verifier)
+                            constrained_roles=parse_constrained_roles(constrain), verifier=verifier,
+                            mas_command=mas, enforce_eager=enforce_eager)
     console.print_json(json.dumps(result))
 
 

@@ -12,8 +12,8 @@ import json
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +247,42 @@ def serve_proxy(upstream: str, run_dir: str | Path, port: int = 8100, host: str 
             sock.close()
             signal.signal(signal.SIGTERM, previous)
         return dict(writer.written)
+
+
+@contextmanager
+def recording_proxy(upstream: str, run_dir: str | Path, roles_table: str | Path | None = None,
+                    idle_gap_s: float = 30.0, host: str = "127.0.0.1") -> Iterator[str]:
+    """The same proxy in a background thread of this process, on a free port; yields its /v1 URL and, on exit,
+    stops it (every open episode written). `roles_table`: a captured run's capture/roles.json, so agents met
+    again are named as they were when that run was recorded (`agentdistill eval` of a captured run)."""
+    import threading
+
+    import uvicorn
+
+    base = upstream_base(upstream)
+    with TraceWriter(run_dir) as writer:
+        table = writer.root / "capture" / "roles.json"
+        if roles_table is not None and Path(roles_table).is_file() and not table.exists():
+            table.parent.mkdir(parents=True, exist_ok=True)
+            table.write_text(Path(roles_table).read_text(encoding="utf-8"), encoding="utf-8")
+        book = EpisodeBook(writer, idle_gap_s, {"via": "proxy", "upstream": base, "idle_gap_s": idle_gap_s})
+        book.recover()
+        sock = bind(host, 0)
+        ready = threading.Event()
+        app = build_app(base, Recorder(book, RoleTagger([], table)), idle_gap_s, on_start=ready.set)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
+                                               timeout_graceful_shutdown=10))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="recording-proxy",
+                                  daemon=True)
+        thread.start()
+        try:
+            if not ready.wait(30) or not thread.is_alive():
+                raise UserError("the recording proxy did not start")
+            yield f"http://{host}:{sock.getsockname()[1]}/v1"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+            sock.close()
 
 
 def _stop(signum: int, frame: Any) -> None:

@@ -150,7 +150,6 @@ def wrong_argument(m: MutationInput) -> Output | None:
         name, args = (tc.get("function") or {}).get("name"), arguments(tc)
         if name not in schemas or not args:
             continue
-        props = schemas[name].get("properties") or {}
         for key, value in args.items():
             if value is None or isinstance(value, (dict, list)) or _free_text(value):
                 continue

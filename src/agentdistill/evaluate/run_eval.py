@@ -112,15 +112,29 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
                    seed: int = 0, show_progress: bool = True, prompt_style: str | None = None,
                    constrained_roles: tuple[str, ...] = (), injection_episodes: int = 0,
                    perplexity: dict[str, float] | bool = True, phrasing_episodes: int = 0,
-                   served_at: str | None = None, verifier: str | None = None) -> dict[str, Any]:
+                   served_at: str | None = None, verifier: str | None = None, mas_command: str | None = None,
+                   enforce_eager: bool = False) -> dict[str, Any]:
     """`prompt_style` None = the style the checkpoint was trained with ("full" for scripted and URLs);
     `constrained_roles` are decoded under structured-output constraints (mas/constraints.py). A suite with 0
     episodes is not run; its earlier result for the same model and settings, if any, is kept. `perplexity`: True
     measures it (minutes on CPU), False skips it, a dict is a measurement of the same weights to reuse.
     `served_at`: the URL of a server already serving `model` (one server for a checkpoint's constrained and
     unconstrained evaluations, ServedCheckpoints); otherwise a checkpoint is served for this call.
-    `verifier`: a user's module:function applied to every suite's episodes after the judge (judge/user_verifier.py)."""
+    `verifier`: a user's module:function applied to every suite's episodes after the judge (judge/user_verifier.py).
+    A captured run (the user's own MAS, capture/) is evaluated by running `mas_command` against the model and
+    scoring what it does with `verifier` instead (evaluate/captured.py); the suites above do not apply to it.
+    `enforce_eager`: a checkpoint served here skips torch.compile (short evaluations)."""
+    from agentdistill.capture.runs import captured_run
     from agentdistill.simulate.runner import saved_config, simulate
+
+    if captured_run(run_dir):
+        from agentdistill.evaluate.captured import evaluate_captured
+
+        return evaluate_captured(model, run_dir, name, mas_command, verifier, show_progress=show_progress,
+                                 perplexity=perplexity, served_at=served_at, enforce_eager=enforce_eager)
+    if mas_command:
+        raise UserError("--mas runs your own MAS, for a run captured from it (agentdistill proxy / import-logs); "
+                        f"{run_dir} was simulated with a built-in domain")
 
     if verifier:
         from agentdistill.judge.user_verifier import load_verifier
@@ -130,11 +144,11 @@ def evaluate_model(model: str, run_dir: str | Path, name: str, heldout_episodes:
     domain = saved_config(paths.root).domain  # the run's own domain, world and policy version
     out = paths.eval / name
     style = prompt_style or model_prompt_style(model)
-    result: dict[str, Any] = {"name": name, "model": model, "prompt_style": style}
+    result: dict[str, Any] = {"name": name, "model": model, "prompt_style": style, "domain": domain.name}
     if constrained_roles:
         result["constrained_roles"] = list(constrained_roles)
     result.update(_previous(out, result))
-    with endpoint_for(served_at or model) as teacher:
+    with endpoint_for(served_at or model, enforce_eager=enforce_eager) as teacher:
         for suite, n in (("heldout", heldout_episodes), ("heldout_phrasing", phrasing_episodes),
                          ("stress", stress_episodes), ("injection", injection_episodes)):
             if n <= 0:

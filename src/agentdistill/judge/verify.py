@@ -17,8 +17,8 @@ from agentdistill.capture.records import SOURCE as CAPTURED
 from agentdistill.config import SimulateConfig
 from agentdistill.errors import UserError
 from agentdistill.judge.judge import Judge
-from agentdistill.judge.llm_judge import RubricJudge, load_rubric
 from agentdistill.judge.leaks import judge_leaks
+from agentdistill.judge.llm_judge import RubricJudge, load_rubric
 from agentdistill.judge.user_verifier import Verifier, apply_verdict, load_verifier
 from agentdistill.simulate.store import TraceStore
 from agentdistill.simulate.summary import summarize
