@@ -1,4 +1,8 @@
-"""`agentdistill run --preset smoke`: every stage chained, a real vLLM server included (the slowest test)."""
+"""`agentdistill run --preset smoke`: every stage chained, a real vLLM server included (the slowest test).
+
+It runs on the second built-in domain, so the whole pipeline is shown to need nothing of the default one
+(tests/test_pipeline_pretrained.py runs the default domain).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from cli_runner import run_cli
 
 def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     out = tmp_path / "smoke"
-    res = run_cli("run", "--preset", "smoke", "--out", out, "--workers", "2", "--no-progress", timeout=420)
+    res = run_cli("run", "--preset", "smoke", "--out", out, "--workers", "2", "--no-progress",
+                  "--domain", "cardservices", timeout=420)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads((out / "eval" / "dpo" / "summary.json").read_text())["domain"] == "cardservices"
     assert "Traceback" not in res.stderr
     assert json.loads((out / "summary.json").read_text())["episodes"] == 40
     stats = json.loads((out / "datasets" / "stats.json").read_text())
@@ -65,7 +71,8 @@ def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
                                          "Conversation lengths: the training mix beside the suites it is judged on"}
     assert all(p["complete"] and p["natural"] > 0 and p["height"] > 50 for p in plots), plots
 
-    # `--ablation` on the finished run: only SFT+DPO without CPT train; nothing finished is redone
+    # `--ablation` on the finished run: only SFT+DPO without CPT train; nothing finished is redone; the run keeps
+    # its domain without --domain
     sft_summary = out / "models" / "sft" / "train_summary.json"
     before = sft_summary.stat().st_mtime_ns
     res = run_cli("run", "--preset", "smoke", "--out", out, "--workers", "2", "--no-progress", "--ablation",
@@ -79,3 +86,9 @@ def test_run_smoke_preset_chains_every_stage(tmp_path: Path):
     assert nocpt["num_hidden_layers"] == expanded  # trained from the expanded base, not from the CPT model
     assert summary["training"]["sft_nocpt"]["config"]["model_in"].endswith("base_expanded")
     assert "| dpo_nocpt |" in (out / "eval" / "comparison.md").read_text()
+
+
+def test_run_with_an_unknown_domain_is_a_one_line_error(tmp_path: Path):
+    res = run_cli("run", "--preset", "smoke", "--out", tmp_path / "x", "--domain", "no_such_domain")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "unknown domain 'no_such_domain'" in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -693,8 +693,11 @@ def run(
     long_share: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Share of long conversations in the "
                                                      "training mix instead of the preset's (0 = the earlier short "
                                                      "mix); the held-out suites keep the default mix.")] = None,
+    domain: Annotated[str | None, typer.Option(help="Domain to run instead of the built-in default: a built-in "
+                                                    "name, an installed entry point or module:attr (default run directory runs/<preset>-<domain>).")]
+    = None,
 ) -> None:
-    """Run every stage that exists on the embedded default (built-in domain, scripted teacher)."""
+    """Run every stage that exists on the embedded default (built-in domain, scripted teacher), or on --domain."""
     from agentdistill.pipeline import run_pipeline
 
     if base is not None:
@@ -702,7 +705,7 @@ def run(
 
         check_checkpoint_dir(base)
     result = run_pipeline(preset, out, workers=workers, show_progress=progress, ablation=ablation, base=base,
-                          sft_steps=sft_steps, curve=curve, long_share=long_share)
+                          sft_steps=sft_steps, curve=curve, long_share=long_share, domain=domain)
     _print_summary(result["train"], "train conversations (scripted teacher)")
     print(result["comparison"]["markdown"])
     console.print(f"timings (s): {json.dumps(result['timings_s'])}")

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from agentdistill.config import SimulateConfig, save_yaml
+from agentdistill.config import DomainConfig, SimulateConfig, build, load_yaml, save_yaml
 
 if TYPE_CHECKING:
     from agentdistill.evaluate.run_eval import ServedCheckpoints
+from agentdistill.domain.registry import DEFAULT as DEFAULT_DOMAIN
 from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json, ensure_writable_dir, read_jsonl
 from agentdistill.hardware import native_bf16
@@ -106,7 +107,7 @@ CURVE_HELDOUT = 12
 class Pipeline:
     def __init__(self, preset: str, root: Path, workers: int = 2, show_progress: bool = True, ablation: bool = False,
                  base: Path | None = None, sft_steps: int | None = None, curve: bool = False,
-                 long_share: float | None = None):
+                 long_share: float | None = None, domain: str | None = None):
         if preset not in PRESETS:
             raise UserError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
         if sft_steps is not None and sft_steps < 1:
@@ -122,11 +123,19 @@ class Pipeline:
             raise UserError(f"--base needs a preset that customizes a pretrained model (default, quality), "
                             f"not {preset!r}")
         self.base_dir = base
+        # the domain every stage reads from the run's simulation config (built-in, entry point or module:attr)
         self.paths = RunPaths(ensure_writable_dir(root))
+        domain = domain or self.saved_domain()  # resuming a run keeps its domain without naming it again
+        self.domain = build(DomainConfig, {"name": domain} if domain else {})
         self.workers, self.show = workers, show_progress
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------------------ helpers
+    def saved_domain(self) -> str | None:
+        """The domain of the run already in this directory, if any (config.yaml)."""
+        saved = self.paths.root / "config.yaml"
+        return (load_yaml(saved).get("domain") or None) if saved.exists() else None
+
     def _timed(self, stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         console.print(f"[bold]== {stage}[/bold]")
         t0 = time.perf_counter()
@@ -153,7 +162,7 @@ class Pipeline:
         from agentdistill.simulate.runner import simulate
 
         cfg = SimulateConfig(episodes=self.p.episodes, workers=self.workers, suite="train",
-                             long_share=self.p.long_share)
+                             long_share=self.p.long_share, domain=self.domain)
         return simulate(cfg, self.paths.root, show_progress=self.show)
 
     def datasets(self) -> dict[str, Any]:
@@ -394,7 +403,8 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------ the run
     def run(self) -> dict[str, Any]:
         save_yaml(self.paths.root / "config.yaml", {"preset": self.name, **asdict(self.p),
-                                                     "base_dir": str(self.base_dir or "")})
+                                                     "base_dir": str(self.base_dir or ""),
+                                                     "domain": self.domain.name})
         train = self._timed("simulate", self.simulate)
         stats = self._timed("datasets", self.datasets)
         if self.p.base != "scratch":
@@ -458,6 +468,8 @@ class Pipeline:
 
 def run_pipeline(preset: str, out: str | Path | None = None, workers: int = 2,
                  show_progress: bool = True, ablation: bool = False, base: Path | None = None,
-                 sft_steps: int | None = None, curve: bool = False, long_share: float | None = None) -> dict[str, Any]:
-    return Pipeline(preset, Path(out or Path("runs") / preset), workers, show_progress, ablation, base,
-                    sft_steps=sft_steps, curve=curve, long_share=long_share).run()
+                 sft_steps: int | None = None, curve: bool = False, long_share: float | None = None,
+                 domain: str | None = None) -> dict[str, Any]:
+    default_dir = Path("runs") / (preset if domain in (None, DEFAULT_DOMAIN) else f"{preset}-{domain}")
+    return Pipeline(preset, Path(out or default_dir), workers, show_progress, ablation, base,
+                    sft_steps=sft_steps, curve=curve, long_share=long_share, domain=domain).run()
