@@ -21,7 +21,7 @@ import httpx
 
 from agentdistill.capture.episodes import EpisodeBook, OpenEpisode
 from agentdistill.capture.records import call_record, system_prompt
-from agentdistill.capture.roles import RoleTagger, load_mapping
+from agentdistill.capture.roles import RoleTagger, Rule, load_mapping
 from agentdistill.capture.streaming import StreamAssembler
 from agentdistill.capture.writer import TraceWriter
 from agentdistill.errors import UserError
@@ -205,6 +205,20 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _recorder(writer: TraceWriter, base: str, idle_gap_s: float, rules: list[Rule]) -> tuple[Recorder, int]:
+    """What both doors record with: episodes grouped in `writer` (those a stopped proxy had in flight recovered:
+    their count is returned) and roles tagged by `rules`, then the run's capture/roles.json."""
+    book = EpisodeBook(writer, idle_gap_s, {"via": "proxy", "upstream": base, "idle_gap_s": idle_gap_s})
+    recovered = book.recover()
+    return Recorder(book, RoleTagger(rules, writer.root / "capture" / "roles.json")), recovered
+
+
+def _server_config(app: Any) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10, access_log=False)
+
+
 def serve_proxy(upstream: str, run_dir: str | Path, port: int = 8100, host: str = "127.0.0.1",
                 roles: str | Path | None = None, idle_gap_s: float = 30.0, log: Any = print) -> dict[str, int]:
     """Record until interrupted (Ctrl-C / SIGTERM flush every open episode); returns what was written."""
@@ -220,10 +234,8 @@ def serve_proxy(upstream: str, run_dir: str | Path, port: int = 8100, host: str 
         raise UserError(f"--port must be in 0..65535, got {port}")
     rules = load_mapping(roles)
     with TraceWriter(run_dir) as writer:
-        tagger = RoleTagger(rules, writer.root / "capture" / "roles.json")
-        capture = {"via": "proxy", "upstream": base, "idle_gap_s": idle_gap_s}
-        book = EpisodeBook(writer, idle_gap_s, capture)
-        if recovered := book.recover():
+        recorder, recovered = _recorder(writer, base, idle_gap_s, rules)
+        if recovered:
             log(f"recovered {recovered} episode(s) a stopped proxy had in flight")
         sock = bind(host, port)
 
@@ -235,12 +247,10 @@ def serve_proxy(upstream: str, run_dir: str | Path, port: int = 8100, host: str 
             log(f"recording proxy on http://{host}:{sock.getsockname()[1]}/v1 -> {base}/v1; traces in "
                 f"{writer.store.traces}")
 
-        app = build_app(base, Recorder(book, tagger), idle_gap_s, on_start=started, on_shutdown=done)
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10,
-                                access_log=False)
+        app = build_app(base, recorder, idle_gap_s, on_start=started, on_shutdown=done)
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
-            uvicorn.Server(config).run(sockets=[sock])
+            uvicorn.Server(_server_config(app)).run(sockets=[sock])
         except KeyboardInterrupt:
             pass  # Ctrl-C is how a proxy is stopped: uvicorn shut down cleanly and re-raised it
         finally:
@@ -265,13 +275,10 @@ def recording_proxy(upstream: str, run_dir: str | Path, roles_table: str | Path 
         if roles_table is not None and Path(roles_table).is_file() and not table.exists():
             table.parent.mkdir(parents=True, exist_ok=True)
             table.write_text(Path(roles_table).read_text(encoding="utf-8"), encoding="utf-8")
-        book = EpisodeBook(writer, idle_gap_s, {"via": "proxy", "upstream": base, "idle_gap_s": idle_gap_s})
-        book.recover()
+        recorder, _ = _recorder(writer, base, idle_gap_s, [])
         sock = bind(host, 0)
         ready = threading.Event()
-        app = build_app(base, Recorder(book, RoleTagger([], table)), idle_gap_s, on_start=ready.set)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
-                                               timeout_graceful_shutdown=10))
+        server = uvicorn.Server(_server_config(build_app(base, recorder, idle_gap_s, on_start=ready.set)))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="recording-proxy",
                                   daemon=True)
         thread.start()

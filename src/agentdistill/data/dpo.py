@@ -86,43 +86,32 @@ class DpoBuilder:
                         self._add(pair(prompt, chosen, rejected, call["agent"], "judge", ep["episode_id"]), split,
                                   stype)
                 continue
-            if ep.get("source") == CAPTURED:  # the domain's mutators and judge know only the domain's own MAS
-                self._mutate_schema(ep, call, prompt, split, stype)
-            elif self.gate is not None:
-                self._mutate(ep, call, prompt, split, stype)
+            captured = ep.get("source") == CAPTURED  # the domain's mutators and judge know only its own MAS
+            if captured or self.gate is not None:
+                self._mutate(ep, call, prompt, split, stype, captured)
 
     def _mutate(self, ep: dict[str, Any], call: dict[str, Any], prompt: list[dict[str, Any]], split: str,
-                stype: str) -> None:
+                stype: str, captured: bool) -> None:
+        """At most one pair per call, from the applicable mutator used least so far. A domain mutation is kept only
+        if the judge rejects it; a captured call's schema mutation (the user's MAS has no reference of ours) is
+        wrong by construction, kept unless it equals the call."""
         rng = random.Random(f"{self.seed}:{ep['episode_id']}:{call.get('call_index')}")
-        candidates = [m for m in self.mutators if m.agent == call["agent"] and self.made[m.name] < self.cap]
+        pool = self.schema_mutators if captured else [m for m in self.mutators if m.agent == call["agent"]]
+        candidates = [m for m in pool if self.made[m.name] < self.cap]
         candidates.sort(key=lambda m: (self.made[m.name], rng.random()))
         for m in candidates:
-            out = m(MutationInput(call, ep, self.gate.world, rng, self.gate.judge.policy_version))
+            given = (MutationInput(call, ep, None, rng) if captured else
+                     MutationInput(call, ep, self.gate.world, rng, self.gate.judge.policy_version))
+            out = m(given)
             if out is None:
                 continue
             self.made[m.name] += 1
-            if not self.gate.rejects(call, out[0], out[1], ep):
+            rejected = assistant_message(call["agent"], out[0], out[1])
+            if captured:
+                if rejected == teacher_message(call):
+                    continue
+            elif not self.gate.rejects(call, out[0], out[1], ep):
                 self.dropped[m.name] += 1
-                continue
-            rejected = assistant_message(call["agent"], out[0], out[1])
-            self._add(pair(prompt, teacher_message(call), rejected, call["agent"], f"mutator:{m.name}",
-                           ep["episode_id"], m.rule), split, stype)
-            return
-
-    def _mutate_schema(self, ep: dict[str, Any], call: dict[str, Any], prompt: list[dict[str, Any]], split: str,
-                       stype: str) -> None:
-        """At most one pair per captured call, from the applicable schema mutator used least so far (no judge
-        gate: the user's MAS has no reference of ours; each mutation is wrong by construction)."""
-        rng = random.Random(f"{self.seed}:{ep['episode_id']}:{call.get('call_index')}")
-        candidates = [m for m in self.schema_mutators if self.made[m.name] < self.cap]
-        candidates.sort(key=lambda m: (self.made[m.name], rng.random()))
-        for m in candidates:
-            out = m(MutationInput(call, ep, None, rng))
-            if out is None:
-                continue
-            self.made[m.name] += 1
-            rejected = assistant_message(call["agent"], out[0], out[1])
-            if rejected == teacher_message(call):
                 continue
             self._add(pair(prompt, teacher_message(call), rejected, call["agent"], f"mutator:{m.name}",
                            ep["episode_id"], m.rule), split, stype)
