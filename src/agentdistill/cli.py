@@ -694,8 +694,8 @@ def run(
                                                      "training mix instead of the preset's (0 = the earlier short "
                                                      "mix); the held-out suites keep the default mix.")] = None,
     domain: Annotated[str | None, typer.Option(help="Domain to run instead of the built-in default: a built-in "
-                                                    "name, an installed entry point or module:attr (default run directory runs/<preset>-<domain>).")]
-    = None,
+                                                    "name, an installed entry point or module:attr (default run "
+                                                    "directory runs/<preset>-<domain>).")] = None,
 ) -> None:
     """Run every stage that exists on the embedded default (built-in domain, scripted teacher), or on --domain."""
     from agentdistill.pipeline import run_pipeline

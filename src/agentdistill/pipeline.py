@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from agentdistill.config import DomainConfig, SimulateConfig, build, load_yaml, save_yaml
+from agentdistill.domain.registry import DEFAULT as DEFAULT_DOMAIN
 
 if TYPE_CHECKING:
     from agentdistill.evaluate.run_eval import ServedCheckpoints
-from agentdistill.domain.registry import DEFAULT as DEFAULT_DOMAIN
 from agentdistill.errors import UserError
 from agentdistill.fileio import atomic_write_json, ensure_writable_dir, read_jsonl
 from agentdistill.hardware import native_bf16
@@ -123,9 +123,10 @@ class Pipeline:
             raise UserError(f"--base needs a preset that customizes a pretrained model (default, quality), "
                             f"not {preset!r}")
         self.base_dir = base
-        # the domain every stage reads from the run's simulation config (built-in, entry point or module:attr)
         self.paths = RunPaths(ensure_writable_dir(root))
-        domain = domain or self.saved_domain()  # resuming a run keeps its domain without naming it again
+        # the domain every stage reads from the run's simulation config (built-in, entry point or module:attr);
+        # resuming a run keeps its domain without naming it again
+        domain = domain or self.saved_domain()
         self.domain = build(DomainConfig, {"name": domain} if domain else {})
         self.workers, self.show = workers, show_progress
         self.timings: dict[str, float] = {}
