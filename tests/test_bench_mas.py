@@ -102,11 +102,18 @@ def test_replay_on_vllm_answers_every_call_at_its_length_and_agrees_with_vllm_be
     ours, n = check["ours"], check["output_tokens"]
     assert abs(ours["mean_ttft_ms"] + ours["mean_tpot_ms"] * (n - 1) - ours["mean_e2el_ms"]) < 0.01 * ours["mean_e2el_ms"]
     assert abs(ours["output_throughput"] / ours["request_throughput"] - n) < 0.01 * n
-    # timings within a factor 2: catches a unit or clock error, not a 10% disagreement. Under pytest-xdist the
-    # neighbouring test's load lands in one benchmark's window or the other's; the same code measured ours 21%
-    # faster and 40% slower on two runs. The 10% target is the benchmark's `agree`, measured on the default
-    # student in benchmarks/results/mas.json.
-    assert all(0.5 <= check["ratio"][k] <= 2.0 for k in check["agreement_on"]), json.dumps(check)
+    # each side's least-disturbed round within a factor 2: catches a unit or clock error, not a 10% disagreement.
+    # Under pytest-xdist the neighbouring test's load lands in one round or another (CI once measured one of our
+    # rounds at 590 ms and the next at 1594 ms, vLLM's at 428 and 421), so the mean over rounds says more about the
+    # neighbour than about either tool. The 10% target is the benchmark's `agree`, measured on the default student
+    # in benchmarks/results/mas.json.
+    def best(side: str, key: str) -> float:
+        values = [r[key] for r in check["per_round"][side]]
+        return max(values) if key.endswith("throughput") else min(values)
+
+    for key in check["agreement_on"]:
+        ratio = best("ours", key) / best("vllm_bench_serve", key)
+        assert 0.5 <= ratio <= 2.0, (key, ratio, json.dumps(check))
 
 
 def test_cli_bad_input_is_one_line_exit_2(run_dir, tmp_path):
