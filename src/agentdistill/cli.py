@@ -660,6 +660,18 @@ def train_smollm2(out: Annotated[Path, typer.Option(help="Where the HF checkpoin
     console.print(f"SmolLM2-135M-Instruct -> {load_smollm2(out)}")
 
 
+@train_app.command("prepare")
+def train_prepare(
+    model: Annotated[Path, typer.Option(help="A local HF causal-LM checkpoint (the student's base).")],
+    out: Annotated[Path, typer.Option(help="Where the prepared checkpoint goes.")],
+) -> None:
+    """A pretrained base as a student start: our chat template and tool-call tokens (what `run --base` does)."""
+    from agentdistill.train.models import check_checkpoint_dir, prepare_base
+
+    check_checkpoint_dir(model)
+    console.print(f"{model} -> {prepare_base(model, out)}")
+
+
 @train_app.command("trim")
 def train_trim(
     model: Annotated[Path, typer.Option(help="HF checkpoint with a byte-level BPE tokenizer (e.g. SmolLM2).")],
@@ -696,8 +708,17 @@ def run(
     domain: Annotated[str | None, typer.Option(help="Domain to run instead of the built-in default: a built-in "
                                                     "name, an installed entry point or module:attr (default run "
                                                     "directory runs/<preset>-<domain>).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Scale-out YAML (examples/gpu-8b.yaml): write the run as "
+                                                     "launch commands (vLLM TP/FP8, accelerate FSDP) to "
+                                                     "RUN/launch.sh instead of running the CPU preset.")] = None,
+    execute: Annotated[bool, typer.Option(help="With --config: also run the launch plan on this node.")] = False,
 ) -> None:
     """Run every stage that exists on the embedded default (built-in domain, scripted teacher), or on --domain."""
+    if config is not None:
+        _run_scaled(config, execute)
+        return
+    if execute:
+        raise UserError("--execute needs --config FILE (a scale-out plan)")
     from agentdistill.pipeline import run_pipeline
 
     if base is not None:
@@ -711,6 +732,28 @@ def run(
     console.print(f"timings (s): {json.dumps(result['timings_s'])}")
     console.print(f"run directory: {result['run_dir']} (run_summary.json, eval/comparison.md)")
     console.print(f"open the report: {result['report']['html']}")
+
+
+def _run_scaled(config: Path, execute: bool) -> None:
+    """The scale-out run: its plan as RUN/launch.sh and RUN/launch.json, executed here with --execute."""
+    from agentdistill.fileio import atomic_write_text
+    from agentdistill.scale import launch_plan, load_scale_config, render_script
+    from agentdistill.scale.execute import execute_plan
+
+    cfg = load_scale_config(config)
+    steps = launch_plan(cfg)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    script = cfg.run_dir / "launch.sh"
+    atomic_write_text(script, render_script(cfg, steps))
+    atomic_write_text(cfg.run_dir / "launch.json", json.dumps(
+        [{"name": s.name, "kind": s.kind, "argv": s.argv, "done_when": str(s.done_when or "")} for s in steps],
+        indent=1))
+    for step in steps:
+        console.print(f"[bold]{step.name}[/bold]: {step.shell or 'stop ' + (step.stops or '')}", soft_wrap=True)
+    console.print(f"launch plan: {script} ({len(steps)} steps)")
+    if execute:
+        ran = execute_plan(steps, cfg.run_dir / "logs", echo=console.print)
+        console.print(f"ran: {', '.join(ran) or 'nothing (every step was done)'}")
 
 
 @app.command()
