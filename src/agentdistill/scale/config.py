@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from agentdistill.errors import UserError
+from agentdistill.config import build, load_yaml
 
 
 class Serving(BaseModel):
@@ -94,18 +93,5 @@ class ScaleConfig(BaseModel):
 
 
 def load_scale_config(path: Path) -> ScaleConfig:
-    """Read and validate a scale-out YAML; a bad file is one line naming the field."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"config not found: {path}") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping of settings")
-    try:
-        return ScaleConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "config"
-        raise UserError(f"{path}: {where}: {err['msg']}") from None
+    """Read and validate a scale-out YAML; a bad file is one line naming the field (config.py's loaders)."""
+    return build(ScaleConfig, load_yaml(path))
