@@ -124,6 +124,7 @@ def test_a_teacher_url_starts_no_server(tmp_path):
     ({"teacher": {"model": "m", "url": "http://x/v1"}}, "invalid teacher: Value error, give exactly one"),
     ({"student": {"tensor_parallel_size": 0}}, "invalid student.tensor_parallel_size"),
     ({"base": None}, "invalid base"),
+    ({"domain": "no_such_domain"}, "invalid domain"),
 ])
 def test_bad_config_is_one_line(tmp_path, edit, needle):
     raw = yaml.safe_load(EXAMPLE.read_text()) | edit

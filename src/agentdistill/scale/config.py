@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from agentdistill.config import build, load_yaml
+from agentdistill.domain.registry import DEFAULT as DEFAULT_DOMAIN
+from agentdistill.domain.registry import check_domain_name
 
 
 class Serving(BaseModel):
@@ -77,13 +79,18 @@ class EvalSettings(BaseModel):
 
 class ScaleConfig(BaseModel):
     run_dir: Path
-    domain: str = "dealership"
+    domain: str = DEFAULT_DOMAIN  # built-in, an entry point or module:attr (domain/registry.py)
     base: Path  # a local HF checkpoint of the student's base (e.g. `hf download ... --local-dir`)
     teacher: Endpoint
     student: Serving = Field(default_factory=lambda: Serving(port=8001, quantization="fp8"))  # serves models/dpo
     simulate: SimulateSettings = Field(default_factory=SimulateSettings)
     train: TrainLaunch = Field(default_factory=TrainLaunch)
     eval: EvalSettings = Field(default_factory=EvalSettings)
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domain(cls, v: str) -> str:
+        return check_domain_name(v)
 
     @model_validator(mode="after")
     def _student_served_here(self) -> ScaleConfig:

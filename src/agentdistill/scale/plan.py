@@ -83,7 +83,7 @@ def launch_plan(c: ScaleConfig) -> list[Step]:
                                                    "--prompt-style", "full", *suites],
                       done_when=run / "eval" / "teacher" / "summary.json"))
     bench = [*CLI, "bench", "mas", str(run), "--conversations", str(e.bench_conversations),
-             *(arg for c in e.bench_concurrency for arg in ("--concurrency", str(c)))]
+             *(arg for n in e.bench_concurrency for arg in ("--concurrency", str(n)))]
     steps.append(Step("bench teacher", "command", [*bench, "--url", teacher_url, "--prompts", "full", "--out",
                                                     str(run / "bench" / "mas_teacher.json")],
                       done_when=run / "bench" / "mas_teacher.json"))
